@@ -1,0 +1,67 @@
+#include "api.h"
+
+#include <common/errors.h>
+#include <common/identifiers.h>
+#include <common/service-main.h>
+
+namespace ctrd {
+namespace {
+
+class NamespaceServer final : public schema::Namespace::Server {
+  // One tenant's view. Each service's capability arrives with the issue that builds it; until
+  // then the call says which part is missing.
+public:
+  explicit NamespaceServer(kj::String name) : name_(kj::mv(name)) {}
+
+  kj::Promise<void> content(ContentContext) override { return missing("content store"); }
+  kj::Promise<void> snapshots(SnapshotsContext) override { return missing("snapshots"); }
+  kj::Promise<void> images(ImagesContext) override { return missing("images"); }
+  kj::Promise<void> containers(ContainersContext) override { return missing("containers"); }
+  kj::Promise<void> tasks(TasksContext) override { return missing("tasks"); }
+  kj::Promise<void> leases(LeasesContext) override { return missing("leases"); }
+  kj::Promise<void> diff(DiffContext) override { return missing("diff"); }
+  kj::Promise<void> name(NameContext context) override {
+    context.getResults().setName(name_);
+    return kj::READY_NOW;
+  }
+
+private:
+  kj::String name_;
+
+  static kj::Promise<void> missing(kj::StringPtr what) {
+    return makeError(ErrorKind::NOT_IMPLEMENTED, what);
+  }
+};
+
+}  // namespace
+
+kj::Promise<void> ContainerdServer::namespace_(NamespaceContext context) {
+  auto name = context.getParams().getName();
+  validateIdentifier("namespace", name);
+  context.getResults().setNs(kj::heap<NamespaceServer>(kj::str(name)));
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContainerdServer::namespaces(NamespacesContext) {
+  return makeError(ErrorKind::NOT_IMPLEMENTED, "namespaces admin");
+}
+
+kj::Promise<void> ContainerdServer::events(EventsContext) {
+  return makeError(ErrorKind::NOT_IMPLEMENTED, "events");
+}
+
+kj::Promise<void> ContainerdServer::version(VersionContext context) {
+  auto results = context.getResults();
+  fillProcessInfo(results.initDaemon(), "containerd");
+  auto list = results.initProcesses(services.size());
+  for (size_t i = 0; i < services.size(); i++) services[i]->fillState(list[i]);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContainerdServer::plugins(PluginsContext context) {
+  auto list = context.getResults().initPlugins(services.size());
+  for (size_t i = 0; i < services.size(); i++) services[i]->fillState(list[i]);
+  return kj::READY_NOW;
+}
+
+}  // namespace ctrd

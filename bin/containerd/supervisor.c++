@@ -1,0 +1,273 @@
+#include "supervisor.h"
+
+#include <common/errors.h>
+#include <common/log.h>
+#include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace ctrd {
+namespace {
+
+constexpr kj::Duration FIRST_BACKOFF = 100 * kj::MILLISECONDS;
+constexpr kj::Duration MAX_BACKOFF = 30 * kj::SECONDS;
+constexpr kj::Duration STABLE_AFTER = 10 * kj::SECONDS;  // lived this long: backoff starts over
+constexpr kj::Duration ANSWER_WITHIN = 10 * kj::SECONDS;
+constexpr kj::Duration STOP_GRACE = 5 * kj::SECONDS;
+
+// The fd number a spawned service finds its end of the socketpair at.
+constexpr int SERVICE_SOCKET_FD = 3;
+
+kj::String formatDuration(kj::Duration d) {
+  return kj::str(static_cast<double>(d / kj::MILLISECONDS) / 1000.0, "s");
+}
+
+}  // namespace
+
+kj::String describeWaitStatus(int status) {
+  if (WIFEXITED(status)) return kj::str("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return kj::str("killed by signal ", WTERMSIG(status), " (", name ? name : "?", ")");
+  }
+  return kj::str("stopped with wait status ", status);
+}
+
+ServiceProcess::ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config,
+                               kj::StringPtr binDir, kj::StringPtr logLevel)
+    : io(io),
+      config(config),
+      executable(kj::str(config.path.orDefault(kj::str(binDir, "/", config.profile->executable)))),
+      logLevel(kj::str(logLevel)),
+      backoff(FIRST_BACKOFF),
+      launchedAt(io.provider->getTimer().now()) {
+  if (config.address == nullptr && !config.profile->runsAsRoot) {
+    identity = resolveIdentity(config);
+  }
+}
+
+ServiceProcess::~ServiceProcess() noexcept(false) {
+  KJ_IF_MAYBE (pid, childPid) {
+    kill(*pid, SIGKILL);
+  }
+}
+
+void ServiceProcess::spawn() {
+  int sv[2];
+  KJ_SYSCALL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+  kj::AutoCloseFd ours(sv[0]);
+  kj::AutoCloseFd theirs(sv[1]);
+
+  kj::Vector<kj::String> args;
+  args.add(kj::str(executable));
+  args.add(kj::str("--socket-fd"));
+  args.add(kj::str(SERVICE_SOCKET_FD));
+  args.add(kj::str("--log-level"));
+  args.add(kj::str(logLevel));
+  KJ_IF_MAYBE (id, identity) {
+    args.add(kj::str("--uid"));
+    args.add(kj::str(id->uid));
+    args.add(kj::str("--gid"));
+    args.add(kj::str(id->gid));
+  }
+  kj::Vector<char*> argv;
+  for (auto& a : args) argv.add(a.begin());
+  argv.add(nullptr);
+  char pathEnv[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  char* envp[] = {pathEnv, nullptr};
+
+  posix_spawn_file_actions_t actions;
+  KJ_SYSCALL(posix_spawn_file_actions_init(&actions));
+  KJ_DEFER(posix_spawn_file_actions_destroy(&actions));
+  // dup2 clears CLOEXEC on the copy; everything else above stdio is closed.
+  int src = theirs.get();
+  if (src == SERVICE_SOCKET_FD) {
+    KJ_SYSCALL(src = fcntl(theirs.get(), F_DUPFD_CLOEXEC, 10));
+    theirs = kj::AutoCloseFd(src);
+  }
+  KJ_ASSERT(posix_spawn_file_actions_adddup2(&actions, src, SERVICE_SOCKET_FD) == 0);
+  KJ_ASSERT(posix_spawn_file_actions_addclosefrom_np(&actions, SERVICE_SOCKET_FD + 1) == 0);
+
+  posix_spawnattr_t attr;
+  KJ_ASSERT(posix_spawnattr_init(&attr) == 0);
+  KJ_DEFER(posix_spawnattr_destroy(&attr));
+  // KJ blocks the signals it waits on and ignores SIGPIPE; a child must start with neither. Its
+  // own process group keeps a terminal's ^C away from it: the supervisor stops it in order.
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+
+  pid_t pid;
+  int rc = posix_spawn(&pid, executable.cStr(), &actions, &attr, argv.begin(), envp);
+  if (rc != 0) {
+    throwError(ErrorKind::UNKNOWN, kj::str("cannot start ", config.profile->executable, ": ",
+                                           executable, ": ", strerror(rc)));
+  }
+  childPid = pid;
+  // onChildExit must be registered before control returns to the event loop.
+  childExit = io.unixEventPort.onChildExit(childPid).fork();
+  connection = kj::heap<RpcClient>(io.lowLevelProvider->wrapUnixSocketFd(
+      ours.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP));
+  logDebug("spawned ", config.profile->executable, " as pid ", pid);
+}
+
+kj::Promise<void> ServiceProcess::handshake() {
+  auto service = connection->bootstrap<schema::Service>();
+  auto answered = service.infoRequest().send().then([this](auto response) {
+    auto message = kj::heap<capnp::MallocMessageBuilder>();
+    message->setRoot(response.getInfo());
+    lastInfo = kj::mv(message);
+  });
+  auto timeout = io.provider->getTimer().afterDelay(ANSWER_WITHIN).then([]() -> kj::Promise<void> {
+    return makeError(ErrorKind::UNAVAILABLE,
+                     kj::str("did not answer within ", formatDuration(ANSWER_WITHIN)));
+  });
+  return answered.exclusiveJoin(kj::mv(timeout));
+}
+
+kj::Promise<void> ServiceProcess::launch() {
+  launchedAt = io.provider->getTimer().now();
+  lastInfo = nullptr;
+  KJ_IF_MAYBE (address, config.address) {
+    connection = connectRpc(*io.lowLevelProvider, *address);
+    return handshake();
+  }
+  spawn();
+  auto died = KJ_ASSERT_NONNULL(childExit).addBranch().then([](int status) -> kj::Promise<void> {
+    return makeError(ErrorKind::UNKNOWN, describeWaitStatus(status));
+  });
+  return handshake().exclusiveJoin(kj::mv(died)).catch_([this](kj::Exception&& e) {
+    return reapAfterFailedLaunch(kj::mv(e));
+  });
+}
+
+kj::Promise<void> ServiceProcess::reapAfterFailedLaunch(kj::Exception&& e) {
+  connection = nullptr;
+  bool killed = false;
+  KJ_IF_MAYBE (pid, childPid) {
+    killed = kill(*pid, SIGKILL) == 0;
+  }
+  auto exit = KJ_ASSERT_NONNULL(childExit).addBranch();
+  return exit.then([killed, e = kj::mv(e)](int status) mutable -> kj::Promise<void> {
+    // A process that died on its own explains the failure better than the broken pipe the
+    // handshake may have seen first.
+    bool diedByItself = !(killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    if (diedByItself) return makeError(ErrorKind::UNKNOWN, describeWaitStatus(status));
+    return kj::mv(e);
+  });
+}
+
+kj::Promise<kj::String> ServiceProcess::gone() {
+  if (config.address != nullptr) {
+    return connection->onDisconnect().then([this]() {
+      return kj::str("connection to ", KJ_ASSERT_NONNULL(config.address), " closed");
+    });
+  }
+  return KJ_ASSERT_NONNULL(childExit).addBranch().then([this](int status) {
+    return kj::str("pid ", lastInfo ? lastInfo->getRoot<schema::ProcessInfo>().getPid() : 0, " ",
+                   describeWaitStatus(status));
+  });
+}
+
+kj::Promise<void> ServiceProcess::start() {
+  state = State::STARTING;
+  return kj::evalNow([this]() { return launch(); })
+      .then(
+          [this]() -> kj::Promise<void> {
+            state = State::RUNNING;
+            logInfo(config.profile->executable, " is up (pid ",
+                    lastInfo->getRoot<schema::ProcessInfo>().getPid(), ")");
+            supervision = supervise().eagerlyEvaluate(nullptr);
+            return kj::READY_NOW;
+          },
+          [this](kj::Exception&& e) -> kj::Promise<void> {
+            return withContext(kj::str(config.profile->executable, " failed to start"), e);
+          });
+}
+
+kj::Promise<void> ServiceProcess::supervise() {
+  return gone().then([this](kj::String why) { return recover(kj::mv(why)); });
+}
+
+kj::Promise<void> ServiceProcess::recover(kj::String why) {
+  if (stopping) return kj::READY_NOW;
+  connection = nullptr;
+  auto& timer = io.provider->getTimer();
+  if (timer.now() - launchedAt >= STABLE_AFTER) backoff = FIRST_BACKOFF;
+  state = config.address == nullptr ? State::RESTARTING : State::UNAVAILABLE;
+  lastError = kj::mv(why);
+  logError(config.profile->executable, ": ", lastError, "; ",
+           config.address == nullptr ? "restarting" : "reconnecting", " in ",
+           formatDuration(backoff));
+  auto delay = backoff;
+  backoff = kj::min(backoff * 2, MAX_BACKOFF);
+  return timer.afterDelay(delay).then([this]() {
+    restarts++;
+    return launch().then(
+        [this]() {
+          state = State::RUNNING;
+          logInfo(config.profile->executable, " is back (pid ",
+                  lastInfo->getRoot<schema::ProcessInfo>().getPid(), ")");
+          return supervise();
+        },
+        [this](kj::Exception&& e) { return recover(kj::str(errorMessage(e))); });
+  });
+}
+
+kj::Promise<void> ServiceProcess::stop() {
+  stopping = true;
+  supervision = nullptr;
+  connection = nullptr;
+  KJ_IF_MAYBE (pid, childPid) {
+    kill(*pid, SIGTERM);
+    auto exit = KJ_ASSERT_NONNULL(childExit).addBranch().ignoreResult();
+    auto escalate = io.provider->getTimer().afterDelay(STOP_GRACE).then([this]() {
+      KJ_IF_MAYBE (p, childPid) {
+        logWarn(config.profile->executable, " ignored SIGTERM; killing it");
+        kill(*p, SIGKILL);
+      }
+      return KJ_ASSERT_NONNULL(childExit).addBranch().ignoreResult();
+    });
+    return exit.exclusiveJoin(kj::mv(escalate));
+  }
+  return kj::READY_NOW;
+}
+
+void ServiceProcess::fillState(schema::ProcessState::Builder out) {
+  out.setType(config.profile->pluginType);
+  if (state == State::RUNNING && lastInfo) {
+    out.setInfo(lastInfo->getRoot<schema::ProcessInfo>().asReader());
+  } else {
+    out.initInfo().setName(config.profile->executable);
+  }
+  switch (state) {
+    case State::STARTING:
+      out.setState(schema::ProcessState::State::STARTING);
+      break;
+    case State::RUNNING:
+      out.setState(schema::ProcessState::State::RUNNING);
+      break;
+    case State::RESTARTING:
+      out.setState(schema::ProcessState::State::RESTARTING);
+      break;
+    case State::UNAVAILABLE:
+      out.setState(schema::ProcessState::State::UNAVAILABLE);
+      break;
+  }
+  out.setRestarts(restarts);
+  out.setLastError(lastError);
+  out.setExternal(config.address != nullptr);
+}
+
+}  // namespace ctrd

@@ -1,0 +1,70 @@
+// The supervisor's view of one service process: spawn it under its profile (or dial it when it
+// runs on its own), wait until it answers, restart it with backoff when it dies.
+#pragma once
+
+#include <capnp/message.h>
+#include <common/config.h>
+#include <common/rpc.h>
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+#include <schema/containerd.capnp.h>
+#include <schema/service.capnp.h>
+#include <sys/types.h>
+
+namespace ctrd {
+
+class ServiceProcess {
+public:
+  ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config, kj::StringPtr binDir,
+                 kj::StringPtr logLevel);
+  KJ_DISALLOW_COPY(ServiceProcess);
+  ~ServiceProcess() noexcept(false);
+
+  kj::Promise<void> start();
+  // The first start: resolves once the service answered `info`, and from then on supervises it.
+  // Rejects, naming the service and the reason, if it could not be spawned or dialed, exited,
+  // or did not answer in time.
+
+  kj::Promise<void> stop();
+  // SIGTERM, then SIGKILL if it has not exited after a grace period. No restart follows.
+
+  void fillState(schema::ProcessState::Builder state);
+
+  const Profile& profile() const { return *config.profile; }
+
+private:
+  enum class State { STARTING, RUNNING, RESTARTING, UNAVAILABLE };
+
+  kj::AsyncIoContext& io;
+  const ServiceConfig& config;
+  kj::String executable;
+  kj::String logLevel;
+  kj::Maybe<Identity> identity;
+
+  State state = State::STARTING;
+  kj::Maybe<pid_t> childPid;  // KJ nulls it once the child is reaped
+  kj::Maybe<kj::ForkedPromise<int>> childExit;
+  kj::Own<RpcClient> connection;
+  kj::Own<capnp::MallocMessageBuilder> lastInfo;
+  uint32_t restarts = 0;
+  kj::String lastError;
+  kj::Duration backoff;
+  kj::TimePoint launchedAt;
+  bool stopping = false;
+  kj::Promise<void> supervision = nullptr;
+
+  kj::Promise<void> launch();
+  // Spawn (or dial) and wait for the first `info` answer.
+  kj::Promise<kj::String> gone();
+  // Resolves with why the running service went away.
+  kj::Promise<void> supervise();
+  kj::Promise<void> recover(kj::String why);
+  void spawn();
+  kj::Promise<void> handshake();
+  kj::Promise<void> reapAfterFailedLaunch(kj::Exception&& e);
+};
+
+kj::String describeWaitStatus(int status);
+// "exited with status 1", "killed by signal 9 (KILL)".
+
+}  // namespace ctrd

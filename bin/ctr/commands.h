@@ -1,0 +1,30 @@
+// The ctr command tree: one register function per command group, each in its own file.
+#pragma once
+
+#include <client/client.h>
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace ctrd::ctr {
+
+struct Globals {
+  std::string address = "/run/containerd/containerd.sock";
+  std::string ns = "default";
+};
+
+using Action = std::function<void(DaemonClient&)>;
+// What a command does once it is connected. Commands that need no daemon do not register one.
+
+struct Command {
+  CLI::App* app;
+  Action action;
+};
+
+void registerVersion(CLI::App& root, std::vector<Command>& commands);
+void registerPlugins(CLI::App& root, std::vector<Command>& commands);
+
+kj::String processStateName(schema::ProcessState::State state);
+
+}  // namespace ctrd::ctr

@@ -1,0 +1,23 @@
+// The C++ client library ctr is built on: one connection to the public socket.
+#pragma once
+
+#include <common/rpc.h>
+#include <kj/async-io.h>
+#include <schema/containerd.capnp.h>
+
+namespace ctrd {
+
+class DaemonClient {
+public:
+  explicit DaemonClient(kj::StringPtr address);
+  // Dials the daemon; throws `failed to dial "<address>": ...: unavailable` when nobody answers.
+
+  kj::WaitScope& waitScope() { return io.waitScope; }
+  schema::Containerd::Client containerd() { return rpc->bootstrap<schema::Containerd>(); }
+
+private:
+  kj::AsyncIoContext io;
+  kj::Own<RpcClient> rpc;
+};
+
+}  // namespace ctrd

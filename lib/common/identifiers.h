@@ -1,0 +1,12 @@
+// containerd's rule for names of namespaces, containers, leases: letters and digits, separated
+// by single '.', '_' or '-', at most 76 characters.
+#pragma once
+
+#include <kj/string.h>
+
+namespace ctrd {
+
+void validateIdentifier(kj::StringPtr kind, kj::StringPtr name);
+// Throws `invalid argument` naming the identifier when `name` breaks the rule.
+
+}  // namespace ctrd

@@ -1,0 +1,38 @@
+// The one main() of every service process: flags, sandbox, serve.
+#pragma once
+
+#include <capnp/capability.h>
+#include <kj/async-io.h>
+#include <kj/function.h>
+#include <schema/service.capnp.h>
+
+#include "profile.h"
+
+namespace ctrd {
+
+void fillProcessInfo(schema::ProcessInfo::Builder info, kj::StringPtr name);
+// This process's identity as the `info` call reports it.
+
+class ServiceInfoServer : public schema::Service::Server {
+  // `info` for a service process; service interfaces extend Service and derive from this.
+public:
+  explicit ServiceInfoServer(const Profile& profile) : profile(profile) {}
+  kj::Promise<void> info(InfoContext context) override;
+
+protected:
+  const Profile& profile;
+};
+
+struct ServiceContext {
+  const Profile& profile;
+  kj::AsyncIoContext& io;
+};
+
+using BootstrapFactory = kj::Function<capnp::Capability::Client(ServiceContext&)>;
+
+int serviceMain(int argc, char** argv, ServiceKind kind, BootstrapFactory makeBootstrap);
+// Parses the service flags, takes the socket to serve on (--socket-fd from the supervisor,
+// --listen PATH, or systemd's LISTEN_FDS), enters the sandbox of `kind`'s profile, then serves
+// `makeBootstrap()` until SIGTERM or, when the supervisor spawned it, until the supervisor goes.
+
+}  // namespace ctrd

@@ -1,0 +1,61 @@
+@0xebf29c2c20d03abf;
+# The public bootstrap interface served on <state>/containerd.sock.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("ctrd::schema");
+
+using Service = import "service.capnp";
+using Content = import "content.capnp".Content;
+using Snapshots = import "snapshots.capnp".Snapshots;
+using Images = import "images.capnp".Images;
+using Containers = import "containers.capnp".Containers;
+using Tasks = import "tasks.capnp".Tasks;
+using Leases = import "leases.capnp".Leases;
+using Diff = import "diff.capnp".Diff;
+using Events = import "events.capnp".Events;
+
+interface Containerd {
+  namespace @0 (name :Text) -> (ns :Namespace);
+  # A capability bound to one namespace. Fails with `invalid argument` for a malformed name.
+
+  namespaces @1 () -> (admin :Namespaces);
+
+  version @2 () -> (daemon :Service.ProcessInfo, processes :List(ProcessState));
+  # The supervisor's own identity and every service process it knows of.
+
+  events @3 () -> (events :Events);
+
+  plugins @4 () -> (plugins :List(ProcessState));
+  # The services and their state, for `ctr plugins ls` and `ctr info`.
+}
+
+struct ProcessState {
+  type @0 :Text;               # containerd's plugin type, e.g. "io.containerd.content.v1"
+  info @1 :Service.ProcessInfo;  # name always set; the rest only while it runs
+  state @2 :State;
+  restarts @3 :UInt32;         # how many times the supervisor restarted it
+  lastError @4 :Text;          # why it last stopped, empty if it never did
+  external @5 :Bool;           # connected to, not spawned (systemd units)
+
+  enum State {
+    running @0;
+    starting @1;
+    restarting @2;
+    unavailable @3;
+  }
+}
+
+interface Namespace {
+  content @0 () -> (store :Content);
+  snapshots @1 (snapshotter :Text) -> (snapshots :Snapshots);
+  images @2 () -> (images :Images);
+  containers @3 () -> (containers :Containers);
+  tasks @4 () -> (tasks :Tasks);
+  leases @5 () -> (leases :Leases);
+  diff @6 () -> (diff :Diff);
+  name @7 () -> (name :Text);
+}
+
+interface Namespaces {
+  # Create, list, label and remove namespaces.
+}

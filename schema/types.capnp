@@ -1,0 +1,35 @@
+@0xc095c88b5316d17a;
+# Structs shared by every interface.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("ctrd::schema");
+
+struct Label {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct Descriptor {
+  mediaType @0 :Text;
+  digest @1 :Text;
+  size @2 :Int64;
+  annotations @3 :List(Label);
+}
+
+struct Platform {
+  os @0 :Text;
+  architecture @1 :Text;
+  variant @2 :Text;
+}
+
+struct Mount {
+  type @0 :Text;
+  source @1 :Text;
+  target @2 :Text;
+  options @3 :List(Text);
+}
+
+struct Timestamp {
+  # Nanoseconds since the Unix epoch.
+  nanoseconds @0 :Int64;
+}

@@ -1,0 +1,11 @@
+#!/bin/bash
+# Installs the Debian 12 packages needed to build and test (run as root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends \
+  build-essential cmake pkg-config git ca-certificates \
+  capnproto libcapnp-dev libssl-dev \
+  libseccomp-dev libcap-dev \
+  libtomlplusplus-dev libcli11-dev nlohmann-json3-dev \
+  libgtest-dev

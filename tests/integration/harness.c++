@@ -1,0 +1,205 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace ctrd::test {
+
+std::string binPath(const std::string& name) {
+  return std::string(CTRD_BIN_DIR) + "/" + name;
+}
+
+namespace {
+
+int decodeStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+void readAll(int fd, std::string& into) {
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) into.append(buf, n);
+}
+
+}  // namespace
+
+Result run(const std::vector<std::string>& argv, const std::string& input) {
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) abort();
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  std::thread writer([&]() {
+    size_t done = 0;
+    while (done < input.size()) {
+      ssize_t n = write(in[1], input.data() + done, input.size() - done);
+      if (n <= 0) break;
+      done += n;
+    }
+    close(in[1]);
+  });
+  Result r;
+  std::thread errReader([&]() { readAll(err[0], r.err); });
+  readAll(out[0], r.out);
+  errReader.join();
+  writer.join();
+  close(out[0]);
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.status = decodeStatus(status);
+  return r;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/ctrd-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) abort();
+  path_ = tmpl;
+  chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+  run({"/bin/rm", "-rf", "--one-file-system", path_});
+}
+
+std::string servicesConfig(const ServiceExtras& extras) {
+  std::ostringstream c;
+  std::pair<const char*, uid_t> services[] = {
+      {"content", CONTENT_UID}, {"snapshot", SNAPSHOT_UID}, {"diff", DIFF_UID}, {"tasks", 0}};
+  for (auto& [name, uid] : services) {
+    auto extra = extras.count(name) ? extras.at(name) : std::string();
+    c << "[services." << name << "]\n";
+    if (uid != 0 && extra.find("user =") == std::string::npos) {
+      c << "uid = " << uid << "\ngid = " << uid << "\n";
+    }
+    c << extra << "\n";
+  }
+  return c.str();
+}
+
+bool waitFor(const std::function<bool()>& condition, int timeoutMs) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+Daemon::Daemon(const ServiceExtras& extras) {
+  root_ = dir_.path() + "/root";
+  state_ = dir_.path() + "/state";
+  socket_ = state_ + "/containerd.sock";
+  config_ = dir_.path() + "/config.toml";
+  log_ = dir_.path() + "/containerd.log";
+  std::ofstream c(config_);
+  c << "version = 2\nroot = \"" << root_ << "\"\nstate = \"" << state_ << "\"\n"
+    << "[debug]\nlevel = \"debug\"\n"
+    << servicesConfig(extras);
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) stop(SIGKILL);
+}
+
+bool Daemon::start() {
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(binPath("containerd").c_str(), "containerd", "--config", config_.c_str(), nullptr);
+    _exit(127);
+  }
+  return waitFor([&]() {
+           int status;
+           if (waitpid(pid_, &status, WNOHANG) == pid_) {
+             pid_ = 0;
+             return true;
+           }
+           return ctr({"version"}).status == 0;
+         }) &&
+         pid_ > 0;
+}
+
+int Daemon::stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = 0;
+  return decodeStatus(status);
+}
+
+bool Daemon::running() {
+  return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
+}
+
+std::string Daemon::log() {
+  std::ifstream in(log_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Result Daemon::ctr(const std::vector<std::string>& args, const std::string& input) {
+  std::vector<std::string> argv = {binPath("ctr"), "--address", socket_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, input);
+}
+
+nlohmann::json Daemon::info() {
+  auto r = ctr({"info"});
+  if (r.status != 0) return nlohmann::json::object();
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+pid_t Daemon::servicePid(const std::string& name) {
+  auto j = info();
+  if (!j.contains("processes")) return 0;
+  for (auto& p : j["processes"]) {
+    if (p["id"] == name && p["status"] == "ok") return p["pid"].get<pid_t>();
+  }
+  return 0;
+}
+
+std::string procStatusField(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) {
+      auto v = line.substr(field.size());
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return "";
+}
+
+}  // namespace ctrd::test

@@ -1,0 +1,84 @@
+// Starting the real executables from tests: a temporary root and state, the daemon as a child,
+// `ctr` runs with captured output.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ctrd::test {
+
+std::string binPath(const std::string& name);
+// build/bin/<name>
+
+struct Result {
+  int status = -1;  // exit code, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+Result run(const std::vector<std::string>& argv, const std::string& input = "");
+// Runs argv to completion and captures stdout and stderr.
+
+class TempDir {
+public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+// The uids the tests give the unprivileged services: no /etc/passwd entry needed.
+constexpr uid_t CONTENT_UID = 64101;
+constexpr uid_t SNAPSHOT_UID = 64102;
+constexpr uid_t DIFF_UID = 64103;
+
+using ServiceExtras = std::map<std::string, std::string>;
+// Extra lines for a [services.NAME] table, by NAME.
+
+std::string servicesConfig(const ServiceExtras& extras = {});
+// [services.*] tables giving content, snapshot and diff the uids above (unless `extras` names a
+// user for one), plus the extra lines.
+
+class Daemon {
+  // `containerd` with its own root, state and socket in a temporary directory.
+public:
+  explicit Daemon(const ServiceExtras& extras = {});
+  ~Daemon();
+
+  bool start();
+  // Starts it and waits until `ctr version` answers; false if it exited or timed out.
+  int stop(int signal = 15);
+  // Signals it and reaps it; returns its exit code (128 + signal if killed).
+  bool running();
+
+  const std::string& socket() const { return socket_; }
+  const std::string& root() const { return root_; }
+  const std::string& configPath() const { return config_; }
+  pid_t pid() const { return pid_; }
+  std::string log();
+
+  Result ctr(const std::vector<std::string>& args, const std::string& input = "");
+  nlohmann::json info();
+  // `ctr info` parsed.
+  pid_t servicePid(const std::string& name);
+  // From `ctr info`; 0 while the service is not running.
+
+private:
+  TempDir dir_;
+  std::string root_, state_, socket_, config_, log_;
+  pid_t pid_ = 0;
+};
+
+std::string procStatusField(pid_t pid, const std::string& field);
+// "Uid:", "CapEff:" ... from /proc/PID/status, whitespace-trimmed.
+
+bool waitFor(const std::function<bool()>& condition, int timeoutMs = 10000);
+
+}  // namespace ctrd::test
