@@ -1,10 +1,15 @@
-// containerd-content: blob store and registry client: serves its identity for now; the store
-// arrives with the content issue.
+// containerd-content: the content-addressed blob store (and, later, the registry client).
 #include <common/service-main.h>
+#include <kj/debug.h>
+
+#include "content-server.h"
 
 int main(int argc, char** argv) {
-  return ctrd::serviceMain(argc, argv, ctrd::ServiceKind::CONTENT,
-                           [](ctrd::ServiceContext& context) -> capnp::Capability::Client {
-                             return kj::heap<ctrd::ServiceInfoServer>(context.profile);
-                           });
+  return ctrd::serviceMain(
+      argc, argv, ctrd::ServiceKind::CONTENT,
+      [](ctrd::ServiceContext& context) -> capnp::Capability::Client {
+        auto root = kj::mv(KJ_ASSERT_NONNULL(context.root));
+        context.root = nullptr;
+        return kj::heap<ctrd::ContentStoreServer>(kj::heap<ctrd::BlobStore>(kj::mv(root)));
+      });
 }

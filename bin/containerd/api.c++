@@ -3,17 +3,32 @@
 #include <common/errors.h>
 #include <common/identifiers.h>
 #include <common/service-main.h>
+#include <kj/debug.h>
+
+#include "content-api.h"
 
 namespace ctrd {
+
+ServiceProcess& Backends::service(ServiceKind kind) {
+  for (auto& s : services) {
+    if (s->profile().kind == kind) return *s;
+  }
+  KJ_FAIL_ASSERT("no such service", static_cast<int>(kind));
+}
+
 namespace {
 
 class NamespaceServer final : public schema::Namespace::Server {
   // One tenant's view. Each service's capability arrives with the issue that builds it; until
   // then the call says which part is missing.
 public:
-  explicit NamespaceServer(kj::String name) : name_(kj::mv(name)) {}
+  NamespaceServer(kj::String name, Backends& backends) : name_(kj::mv(name)), backends(backends) {}
 
-  kj::Promise<void> content(ContentContext) override { return missing("content store"); }
+  kj::Promise<void> content(ContentContext context) override {
+    context.getResults().setStore(kj::heap<NamespaceContent>(
+        kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT)));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> snapshots(SnapshotsContext) override { return missing("snapshots"); }
   kj::Promise<void> images(ImagesContext) override { return missing("images"); }
   kj::Promise<void> containers(ContainersContext) override { return missing("containers"); }
@@ -27,6 +42,7 @@ public:
 
 private:
   kj::String name_;
+  Backends& backends;
 
   static kj::Promise<void> missing(kj::StringPtr what) {
     return makeError(ErrorKind::NOT_IMPLEMENTED, what);
@@ -38,7 +54,7 @@ private:
 kj::Promise<void> ContainerdServer::namespace_(NamespaceContext context) {
   auto name = context.getParams().getName();
   validateIdentifier("namespace", name);
-  context.getResults().setNs(kj::heap<NamespaceServer>(kj::str(name)));
+  context.getResults().setNs(kj::heap<NamespaceServer>(kj::str(name), backends));
   return kj::READY_NOW;
 }
 
@@ -53,14 +69,14 @@ kj::Promise<void> ContainerdServer::events(EventsContext) {
 kj::Promise<void> ContainerdServer::version(VersionContext context) {
   auto results = context.getResults();
   fillProcessInfo(results.initDaemon(), "containerd");
-  auto list = results.initProcesses(services.size());
-  for (size_t i = 0; i < services.size(); i++) services[i]->fillState(list[i]);
+  auto list = results.initProcesses(backends.services.size());
+  for (size_t i = 0; i < list.size(); i++) backends.services[i]->fillState(list[i]);
   return kj::READY_NOW;
 }
 
 kj::Promise<void> ContainerdServer::plugins(PluginsContext context) {
-  auto list = context.getResults().initPlugins(services.size());
-  for (size_t i = 0; i < services.size(); i++) services[i]->fillState(list[i]);
+  auto list = context.getResults().initPlugins(backends.services.size());
+  for (size_t i = 0; i < list.size(); i++) backends.services[i]->fillState(list[i]);
   return kj::READY_NOW;
 }
 

@@ -4,13 +4,22 @@
 #include <kj/vector.h>
 #include <schema/containerd.capnp.h>
 
+#include "metadata.h"
 #include "supervisor.h"
 
 namespace ctrd {
 
+struct Backends {
+  // What the public API is served from: the service processes and meta.db.
+  kj::ArrayPtr<kj::Own<ServiceProcess>> services;
+  MetadataStore& metadata;
+
+  ServiceProcess& service(ServiceKind kind);
+};
+
 class ContainerdServer final : public schema::Containerd::Server {
 public:
-  explicit ContainerdServer(kj::ArrayPtr<kj::Own<ServiceProcess>> services) : services(services) {}
+  explicit ContainerdServer(Backends& backends) : backends(backends) {}
 
   kj::Promise<void> namespace_(NamespaceContext context) override;
   kj::Promise<void> namespaces(NamespacesContext context) override;
@@ -19,7 +28,7 @@ public:
   kj::Promise<void> plugins(PluginsContext context) override;
 
 private:
-  kj::ArrayPtr<kj::Own<ServiceProcess>> services;
+  Backends& backends;
 };
 
 }  // namespace ctrd

@@ -101,6 +101,7 @@ int run(const Flags& flags) {
   auto address = config.socketAddress();
   // Bound before any service starts, so that a second daemon fails at once and spawns nothing.
   auto listenFd = listenUnix(address, 0660);
+  MetadataStore metadata(kj::str(config.root, "/meta.db"));
 
   auto binDir = executableDir();
   kj::UnixEventPort::captureChildExit();
@@ -111,7 +112,7 @@ int run(const Flags& flags) {
 
   kj::Vector<kj::Own<ServiceProcess>> services;
   for (auto& s : config.services) {
-    services.add(kj::heap<ServiceProcess>(io, s, binDir, config.logLevel));
+    services.add(kj::heap<ServiceProcess>(io, s, binDir, config.root, config.logLevel));
   }
   auto stopAll = [&]() {
     auto stops = KJ_MAP(s, services) {
@@ -120,11 +121,12 @@ int run(const Flags& flags) {
     kj::joinPromises(kj::mv(stops)).wait(io.waitScope);
   };
 
+  Backends backends{services, metadata};
   auto starts = KJ_MAP(s, services) {
     return s->start();
   };
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions(
-                      [&]() { kj::joinPromises(kj::mv(starts)).wait(io.waitScope); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                     [&]() { kj::joinPromises(kj::mv(starts)).wait(io.waitScope); })) {
     stopAll();
     unlink(address.cStr());
     kj::throwFatalException(kj::mv(*e));
@@ -135,7 +137,7 @@ int run(const Flags& flags) {
   logInfo("serving on ", address, " (containerd ", CTRD_VERSION, ", ", services.size(),
           " services)");
   serveListener(kj::mv(listener),
-                [&]() -> capnp::Capability::Client { return kj::heap<ContainerdServer>(services); })
+                [&]() -> capnp::Capability::Client { return kj::heap<ContainerdServer>(backends); })
       .exclusiveJoin(stopSignal(io.unixEventPort))
       .wait(io.waitScope);
 
@@ -176,7 +178,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { run(flags); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { run(flags); })) {
     fprintf(stderr, "containerd: %s\n", errorMessage(*e).cStr());
     return 1;
   }

@@ -2,6 +2,7 @@
 
 #include <common/errors.h>
 #include <common/log.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/vector.h>
@@ -9,6 +10,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,7 +42,7 @@ kj::String describeWaitStatus(int status) {
 }
 
 ServiceProcess::ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config,
-                               kj::StringPtr binDir, kj::StringPtr logLevel)
+                               kj::StringPtr binDir, kj::StringPtr rootDir, kj::StringPtr logLevel)
     : io(io),
       config(config),
       executable(kj::str(config.path.orDefault(kj::str(binDir, "/", config.profile->executable)))),
@@ -50,10 +52,31 @@ ServiceProcess::ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& conf
   if (config.address == nullptr && !config.profile->runsAsRoot) {
     identity = resolveIdentity(config);
   }
+  if (config.address == nullptr && config.profile->storeDirectory.size() > 0) {
+    storeDir = kj::str(rootDir, "/", config.profile->storeDirectory);
+  }
+}
+
+void ServiceProcess::prepareStoreDirectory(kj::StringPtr path) {
+  // The service owns its store; nobody else may enter it.
+  if (mkdir(path.cStr(), 0700) < 0 && errno != EEXIST) {
+    throwError(ErrorKind::UNKNOWN, kj::str("store directory \"", path, "\": ", strerror(errno)));
+  }
+  KJ_IF_MAYBE(id, identity) {
+    KJ_SYSCALL(chown(path.cStr(), id->uid, id->gid), path);
+  }
+  KJ_SYSCALL(chmod(path.cStr(), 0700), path);
+}
+
+void ServiceProcess::throwUnavailable() {
+  auto what = state == State::STARTING     ? "starting"_kj
+              : state == State::RESTARTING ? "restarting"_kj
+                                           : "unavailable"_kj;
+  throwError(ErrorKind::UNAVAILABLE, kj::str(config.profile->executable, " is ", what));
 }
 
 ServiceProcess::~ServiceProcess() noexcept(false) {
-  KJ_IF_MAYBE (pid, childPid) {
+  KJ_IF_MAYBE(pid, childPid) {
     kill(*pid, SIGKILL);
   }
 }
@@ -70,7 +93,12 @@ void ServiceProcess::spawn() {
   args.add(kj::str(SERVICE_SOCKET_FD));
   args.add(kj::str("--log-level"));
   args.add(kj::str(logLevel));
-  KJ_IF_MAYBE (id, identity) {
+  KJ_IF_MAYBE(dir, storeDir) {
+    prepareStoreDirectory(*dir);
+    args.add(kj::str("--root"));
+    args.add(kj::str(*dir));
+  }
+  KJ_IF_MAYBE(id, identity) {
     args.add(kj::str("--uid"));
     args.add(kj::str(id->uid));
     args.add(kj::str("--gid"));
@@ -124,6 +152,7 @@ void ServiceProcess::spawn() {
 
 kj::Promise<void> ServiceProcess::handshake() {
   auto service = connection->bootstrap<schema::Service>();
+  bootstrapCap = service;
   auto answered = service.infoRequest().send().then([this](auto response) {
     auto message = kj::heap<capnp::MallocMessageBuilder>();
     message->setRoot(response.getInfo());
@@ -139,7 +168,7 @@ kj::Promise<void> ServiceProcess::handshake() {
 kj::Promise<void> ServiceProcess::launch() {
   launchedAt = io.provider->getTimer().now();
   lastInfo = nullptr;
-  KJ_IF_MAYBE (address, config.address) {
+  KJ_IF_MAYBE(address, config.address) {
     connection = connectRpc(*io.lowLevelProvider, *address);
     return handshake();
   }
@@ -153,9 +182,10 @@ kj::Promise<void> ServiceProcess::launch() {
 }
 
 kj::Promise<void> ServiceProcess::reapAfterFailedLaunch(kj::Exception&& e) {
+  bootstrapCap = nullptr;
   connection = nullptr;
   bool killed = false;
-  KJ_IF_MAYBE (pid, childPid) {
+  KJ_IF_MAYBE(pid, childPid) {
     killed = kill(*pid, SIGKILL) == 0;
   }
   auto exit = KJ_ASSERT_NONNULL(childExit).addBranch();
@@ -202,6 +232,7 @@ kj::Promise<void> ServiceProcess::supervise() {
 
 kj::Promise<void> ServiceProcess::recover(kj::String why) {
   if (stopping) return kj::READY_NOW;
+  bootstrapCap = nullptr;
   connection = nullptr;
   auto& timer = io.provider->getTimer();
   if (timer.now() - launchedAt >= STABLE_AFTER) backoff = FIRST_BACKOFF;
@@ -228,12 +259,13 @@ kj::Promise<void> ServiceProcess::recover(kj::String why) {
 kj::Promise<void> ServiceProcess::stop() {
   stopping = true;
   supervision = nullptr;
+  bootstrapCap = nullptr;
   connection = nullptr;
-  KJ_IF_MAYBE (pid, childPid) {
+  KJ_IF_MAYBE(pid, childPid) {
     kill(*pid, SIGTERM);
     auto exit = KJ_ASSERT_NONNULL(childExit).addBranch().ignoreResult();
     auto escalate = io.provider->getTimer().afterDelay(STOP_GRACE).then([this]() {
-      KJ_IF_MAYBE (p, childPid) {
+      KJ_IF_MAYBE(p, childPid) {
         logWarn(config.profile->executable, " ignored SIGTERM; killing it");
         kill(*p, SIGKILL);
       }

@@ -16,7 +16,7 @@ namespace ctrd {
 class ServiceProcess {
 public:
   ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config, kj::StringPtr binDir,
-                 kj::StringPtr logLevel);
+                 kj::StringPtr rootDir, kj::StringPtr logLevel);
   KJ_DISALLOW_COPY(ServiceProcess);
   ~ServiceProcess() noexcept(false);
 
@@ -30,6 +30,15 @@ public:
 
   void fillState(schema::ProcessState::Builder state);
 
+  template <typename T>
+  typename T::Client client() {
+    // The service's bootstrap, while it runs; `unavailable` while it is being restarted.
+    KJ_IF_MAYBE(cap, bootstrapCap) {
+      if (state == State::RUNNING) return cap->castAs<T>();
+    }
+    throwUnavailable();
+  }
+
   const Profile& profile() const { return *config.profile; }
 
 private:
@@ -38,6 +47,7 @@ private:
   kj::AsyncIoContext& io;
   const ServiceConfig& config;
   kj::String executable;
+  kj::Maybe<kj::String> storeDir;  // <root>/<profile.storeDirectory>, made and chowned by us
   kj::String logLevel;
   kj::Maybe<Identity> identity;
 
@@ -45,6 +55,7 @@ private:
   kj::Maybe<pid_t> childPid;  // KJ nulls it once the child is reaped
   kj::Maybe<kj::ForkedPromise<int>> childExit;
   kj::Own<RpcClient> connection;
+  kj::Maybe<capnp::Capability::Client> bootstrapCap;
   kj::Own<capnp::MallocMessageBuilder> lastInfo;
   uint32_t restarts = 0;
   kj::String lastError;
@@ -60,6 +71,8 @@ private:
   kj::Promise<void> supervise();
   kj::Promise<void> recover(kj::String why);
   void spawn();
+  void prepareStoreDirectory(kj::StringPtr path);
+  [[noreturn]] void throwUnavailable();
   kj::Promise<void> handshake();
   kj::Promise<void> reapAfterFailedLaunch(kj::Exception&& e);
 };

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands;
   registerVersion(app, commands);
   registerPlugins(app, commands);
+  registerContent(app, commands, globals);
 
   try {
     app.parse(argc, argv);
@@ -27,15 +28,15 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
-                 for (auto& command : commands) {
-                   if (command.app->parsed()) {
-                     DaemonClient client(globals.address.c_str());
-                     command.action(client);
-                     return;
-                   }
-                 }
-               })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                for (auto& command : commands) {
+                  if (command.app->parsed()) {
+                    DaemonClient client(globals.address.c_str());
+                    command.action(client);
+                    return;
+                  }
+                }
+              })) {
     fflush(stdout);
     fprintf(stderr, "ctr: %s\n", errorMessage(*e).cStr());
     return 1;

@@ -14,6 +14,8 @@ public:
 
   kj::WaitScope& waitScope() { return io.waitScope; }
   schema::Containerd::Client containerd() { return rpc->bootstrap<schema::Containerd>(); }
+  schema::Namespace::Client ns(kj::StringPtr name);
+  // Pipelined: a bad name fails the first call made through it.
 
 private:
   kj::AsyncIoContext io;

@@ -66,7 +66,7 @@ void parseService(const toml::table& table, ServiceConfig& out, kj::StringPtr so
       configError(source, kj::str("services.", name, " runs as root; it takes no user or uid"));
     }
   } else {
-    KJ_IF_MAYBE (uid, out.uid) {
+    KJ_IF_MAYBE(uid, out.uid) {
       if (*uid == 0) {
         configError(source, kj::str("services.", name, ".uid must not be 0: ",
                                     out.profile->executable, " never runs as root"));
@@ -78,7 +78,7 @@ void parseService(const toml::table& table, ServiceConfig& out, kj::StringPtr so
 }  // namespace
 
 kj::String Config::socketAddress() const {
-  KJ_IF_MAYBE (a, address) {
+  KJ_IF_MAYBE(a, address) {
     return kj::str(*a);
   }
   return kj::str(state, "/containerd.sock");
@@ -181,7 +181,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       if (t == nullptr) configError(source, "[services] must be a table");
       for (auto&& [sk, sv] : *t) {
         std::string name(sk.str());
-        KJ_IF_MAYBE (profile, tryProfileByConfigKey(name.c_str())) {
+        KJ_IF_MAYBE(profile, tryProfileByConfigKey(name.c_str())) {
           auto* st = sv.as_table();
           if (st == nullptr)
             configError(source, kj::str("[services.", name.c_str(), "] must be a table"));
@@ -219,7 +219,7 @@ Config loadConfigFile(kj::StringPtr path) {
 }
 
 Identity resolveIdentity(const ServiceConfig& service) {
-  KJ_IF_MAYBE (uid, service.uid) {
+  KJ_IF_MAYBE(uid, service.uid) {
     return {*uid, KJ_ASSERT_NONNULL(service.gid)};
   }
   auto& user = KJ_REQUIRE_NONNULL(service.user, "service has neither user nor uid",

@@ -1,6 +1,7 @@
 #include "identifiers.h"
 
 #include <ctype.h>
+#include <string.h>
 
 #include "errors.h"
 
@@ -33,6 +34,13 @@ void validateIdentifier(kj::StringPtr kind, kj::StringPtr name) {
         ErrorKind::INVALID_ARGUMENT,
         kj::str(kind, " \"", name, "\" must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$"));
   }
+}
+
+void validateRef(kj::StringPtr ref) {
+  constexpr size_t MAX_REF_LENGTH = 1024;
+  bool bad = ref.size() == 0 || ref.size() > MAX_REF_LENGTH || strlen(ref.cStr()) != ref.size() ||
+             strstr(ref.cStr(), "/..") != nullptr || ref.startsWith("../") || ref == "..";
+  if (bad) throwError(ErrorKind::INVALID_ARGUMENT, kj::str("invalid ref \"", ref, "\""));
 }
 
 }  // namespace ctrd

@@ -81,17 +81,18 @@ constexpr uint64_t ALL_CAPS = ~uint64_t(0);
 
 const Profile PROFILES[] = {
     {ServiceKind::CONTENT, "containerd-content"_kj, "content"_kj, "io.containerd.content.v1"_kj,
-     false, 0, true, SeccompPolicy::ALLOW_LIST, CONTENT_SYSCALLS, CONTENT_SOCKET_FAMILIES},
+     "content"_kj, false, 0, true, SeccompPolicy::ALLOW_LIST, CONTENT_SYSCALLS,
+     CONTENT_SOCKET_FAMILIES},
     {ServiceKind::SNAPSHOT, "containerd-snapshot"_kj, "snapshot"_kj,
-     "io.containerd.snapshotter.v1"_kj, false,
+     "io.containerd.snapshotter.v1"_kj, ""_kj, false,
      bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER) | bit(CAP_CHOWN), true, SeccompPolicy::ALLOW_LIST,
      SNAPSHOT_SYSCALLS, nullptr},
     // CAP_MKNOD only for real device nodes in layers (rootful); whiteouts need none.
-    {ServiceKind::DIFF, "containerd-diff"_kj, "diff"_kj, "io.containerd.differ.v1"_kj, false,
+    {ServiceKind::DIFF, "containerd-diff"_kj, "diff"_kj, "io.containerd.differ.v1"_kj, ""_kj, false,
      bit(CAP_CHOWN) | bit(CAP_FOWNER) | bit(CAP_DAC_OVERRIDE) | bit(CAP_SETFCAP) | bit(CAP_MKNOD),
      true, SeccompPolicy::ALLOW_LIST, DIFF_SYSCALLS, nullptr},
-    {ServiceKind::TASKS, "containerd-tasks"_kj, "tasks"_kj, "io.containerd.runtime.v2"_kj, true,
-     ALL_CAPS, false, SeccompPolicy::DENY_LIST, TASKS_DENIED_SYSCALLS, nullptr},
+    {ServiceKind::TASKS, "containerd-tasks"_kj, "tasks"_kj, "io.containerd.runtime.v2"_kj, ""_kj,
+     true, ALL_CAPS, false, SeccompPolicy::DENY_LIST, TASKS_DENIED_SYSCALLS, nullptr},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
   closeInheritedFds(keepFds);
 
   bool isRoot = geteuid() == 0;
-  KJ_IF_MAYBE (id, identity) {
+  KJ_IF_MAYBE(id, identity) {
     if (id->uid == 0 && !profile.runsAsRoot) {
       throwError(ErrorKind::INVALID_ARGUMENT, "must not run as uid 0: give it a uid of its own");
     }

@@ -19,11 +19,12 @@ enum class SeccompPolicy {
 
 struct Profile {
   ServiceKind kind;
-  kj::StringPtr executable;  // "containerd-content"
-  kj::StringPtr configKey;   // "content", as in [services.content]
-  kj::StringPtr pluginType;  // containerd's plugin type, for `ctr plugins ls`
-  bool runsAsRoot;           // false: refuses uid 0 and needs a uid/gid to switch to
-  uint64_t capabilities;     // bit n = capability n; bounding = permitted = effective
+  kj::StringPtr executable;      // "containerd-content"
+  kj::StringPtr configKey;       // "content", as in [services.content]
+  kj::StringPtr pluginType;      // containerd's plugin type, for `ctr plugins ls`
+  kj::StringPtr storeDirectory;  // its directory under <root>, owned by its uid; "" for none
+  bool runsAsRoot;               // false: refuses uid 0 and needs a uid/gid to switch to
+  uint64_t capabilities;         // bit n = capability n; bounding = permitted = effective
   bool noNewPrivs;
   SeccompPolicy seccompPolicy;
   kj::ArrayPtr<const kj::StringPtr> syscalls;  // allowed or denied, per policy

@@ -1,9 +1,13 @@
 #include "service-main.h"
 
 #include <common/version.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <kj/async-unix.h>
 #include <kj/debug.h>
+#include <kj/vector.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -35,6 +39,7 @@ namespace {
 struct ServiceFlags {
   int socketFd = -1;
   std::string listen;
+  std::string root;
   std::string user;
   int64_t uid = -1;
   int64_t gid = -1;
@@ -65,7 +70,7 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
   bool supervised = fd >= 0;
   kj::AutoCloseFd listenFd;
   if (!supervised) {
-    KJ_IF_MAYBE (systemdFd, takeSystemdListenFd()) {
+    KJ_IF_MAYBE(systemdFd, takeSystemdListenFd()) {
       fd = *systemdFd;
       listenFd = kj::AutoCloseFd(fd);
     } else if (!flags.listen.empty()) {
@@ -79,15 +84,29 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
   }
 
   auto identity = chooseIdentity(profile, flags);
+  kj::Maybe<kj::AutoCloseFd> root;
+  kj::Vector<int> keep;
+  keep.add(fd);
+  if (!flags.root.empty()) {
+    // Opened while still privileged; from here on the service reaches its store only by this fd.
+    int rootFd = open(flags.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootFd < 0) {
+      throwError(ErrorKind::INVALID_ARGUMENT,
+                 kj::str("root directory \"", flags.root.c_str(), "\": ", strerror(errno)));
+    }
+    keep.add(rootFd);
+    root = kj::AutoCloseFd(rootFd);
+  } else if (profile.storeDirectory.size() > 0) {
+    throwError(ErrorKind::INVALID_ARGUMENT, "give --root DIR: where its store lives");
+  }
   kj::UnixEventPort::captureSignal(SIGTERM);
   kj::UnixEventPort::captureSignal(SIGINT);
-  int keep[] = {fd};
   enterSandbox(profile, identity, keep);
 
   auto io = kj::setupAsyncIo();
   auto stop =
       onStopSignal(io.unixEventPort, SIGTERM).exclusiveJoin(onStopSignal(io.unixEventPort, SIGINT));
-  ServiceContext context{profile, io};
+  ServiceContext context{profile, io, kj::mv(root)};
   if (supervised) {
     auto stream =
         io.lowLevelProvider->wrapUnixSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
@@ -124,6 +143,7 @@ int serviceMain(int argc, char** argv, ServiceKind kind, BootstrapFactory makeBo
   app.add_option("--socket-fd", flags.socketFd,
                  "serve one connection on this inherited socket (how the supervisor starts it)");
   app.add_option("--listen", flags.listen, "serve on a unix socket at this path");
+  app.add_option("--root", flags.root, "the directory of its store");
   app.add_option("--user", flags.user, "run as this user");
   app.add_option("--uid", flags.uid, "run as this uid (with --gid)");
   app.add_option("--gid", flags.gid, "run as this gid (with --uid)");
@@ -134,7 +154,7 @@ int serviceMain(int argc, char** argv, ServiceKind kind, BootstrapFactory makeBo
     return app.exit(e);
   }
 
-  KJ_IF_MAYBE (level, tryParseLogLevel(flags.logLevel.c_str())) {
+  KJ_IF_MAYBE(level, tryParseLogLevel(flags.logLevel.c_str())) {
     setLogLevel(*level);
   } else {
     fprintf(stderr, "%s: unknown log level \"%s\"\n", profile.executable.cStr(),
@@ -142,7 +162,7 @@ int serviceMain(int argc, char** argv, ServiceKind kind, BootstrapFactory makeBo
     return 1;
   }
 
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { serve(profile, flags, makeBootstrap); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { serve(profile, flags, makeBootstrap); })) {
     fprintf(stderr, "%s: %s\n", profile.executable.cStr(), errorMessage(*e).cStr());
     return 1;
   }

@@ -4,6 +4,7 @@
 #include <capnp/capability.h>
 #include <kj/async-io.h>
 #include <kj/function.h>
+#include <kj/io.h>
 #include <schema/service.capnp.h>
 
 #include "profile.h"
@@ -13,7 +14,7 @@ namespace ctrd {
 void fillProcessInfo(schema::ProcessInfo::Builder info, kj::StringPtr name);
 // This process's identity as the `info` call reports it.
 
-class ServiceInfoServer : public schema::Service::Server {
+class ServiceInfoServer : public virtual schema::Service::Server {
   // `info` for a service process; service interfaces extend Service and derive from this.
 public:
   explicit ServiceInfoServer(const Profile& profile) : profile(profile) {}
@@ -26,6 +27,7 @@ protected:
 struct ServiceContext {
   const Profile& profile;
   kj::AsyncIoContext& io;
+  kj::Maybe<kj::AutoCloseFd> root;  // --root, opened before the sandbox; the factory takes it
 };
 
 using BootstrapFactory = kj::Function<capnp::Capability::Client(ServiceContext&)>;

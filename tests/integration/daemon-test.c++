@@ -327,13 +327,18 @@ TEST_F(DaemonTest, ServiceTakesItsSocketFromSystemd) {
             hex16(profileFor(ServiceKind::SNAPSHOT).capabilities));
 }
 
-TEST_F(DaemonTest, ServiceAloneRefusesRootAndNeedsASocket) {
-  auto r = run({binPath("containerd-content"), "--listen", "/tmp/ctrd-unused.sock"});
+TEST_F(DaemonTest, ServiceAloneRefusesRootAndNeedsASocketAndItsStore) {
+  TempDir dir;
+  auto sock = dir.path() + "/content.sock";
+  auto r = run({binPath("containerd-content"), "--listen", sock, "--root", dir.path()});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(lastLine(r.err),
             "containerd-content: must not run as uid 0: give it --uid and --gid, or --user: "
             "invalid argument");
-  unlink("/tmp/ctrd-unused.sock");
+  r = run({binPath("containerd-content"), "--listen", sock, "--uid", "64101", "--gid", "64101"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(lastLine(r.err),
+            "containerd-content: give --root DIR: where its store lives: invalid argument");
   r = run({binPath("containerd-diff"), "--uid", "64103", "--gid", "64103"});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("nothing to serve on"), std::string::npos) << r.err;

@@ -7,7 +7,7 @@ namespace ctrd {
 namespace {
 
 kj::String failure(kj::StringPtr text) {
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { parseConfig(text, "test.toml"); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { parseConfig(text, "test.toml"); })) {
     EXPECT_EQ(errorKind(*e), ErrorKind::INVALID_ARGUMENT) << errorMessage(*e).cStr();
     return kj::str(errorMessage(*e));
   }
@@ -84,8 +84,8 @@ TEST(Config, UnprivilegedServicesNeverGetUidZero) {
 
 TEST(Config, MissingUserIsAClearError) {
   auto c = parseConfig("[services.content]\nuser = \"no-such-user-ctrd\"\n", "t");
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions(
-                      [&]() { resolveIdentity(c.service(ServiceKind::CONTENT)); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                     [&]() { resolveIdentity(c.service(ServiceKind::CONTENT)); })) {
     EXPECT_EQ(errorKind(*e), ErrorKind::NOT_FOUND);
     EXPECT_NE(strstr(errorMessage(*e).cStr(), "no-such-user-ctrd"), nullptr);
   } else {

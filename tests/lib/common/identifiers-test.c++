@@ -6,7 +6,7 @@ namespace ctrd {
 namespace {
 
 ErrorKind check(kj::StringPtr name) {
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { validateIdentifier("namespace", name); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { validateIdentifier("namespace", name); })) {
     return errorKind(*e);
   }
   return ErrorKind::UNKNOWN;

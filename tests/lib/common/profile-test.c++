@@ -33,8 +33,8 @@ int runSandboxed(ServiceKind kind, kj::Maybe<Identity> identity, std::function<i
   fflush(stderr);
   pid_t pid = fork();
   if (pid == 0) {
-    KJ_IF_MAYBE (e, kj::runCatchingExceptions(
-                        [&]() { enterSandbox(profileFor(kind), identity, nullptr); })) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                       [&]() { enterSandbox(profileFor(kind), identity, nullptr); })) {
       fprintf(stderr, "enterSandbox: %s\n", e->getDescription().cStr());
       _exit(255);
     }

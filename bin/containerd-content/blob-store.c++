@@ -1,0 +1,423 @@
+#include "blob-store.h"
+
+#include <common/errors.h>
+#include <common/identifiers.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <kj/debug.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace ctrd {
+namespace {
+
+constexpr size_t COPY_BUFFER = 1 << 20;
+constexpr int64_t SAVE_HASH_EVERY = 64 << 20;  // a killed copy re-hashes at most this much
+
+int64_t nowNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mtimeNanos(const struct stat& st) {
+  return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+kj::AutoCloseFd openDirAt(int parent, kj::StringPtr name, bool create) {
+  if (create && mkdirat(parent, name.cStr(), 0700) < 0 && errno != EEXIST) {
+    KJ_FAIL_SYSCALL("mkdirat", errno, name);
+  }
+  int fd;
+  KJ_SYSCALL(fd = openat(parent, name.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW),
+             name);
+  return kj::AutoCloseFd(fd);
+}
+
+kj::Maybe<kj::String> tryReadSmallFile(int dir, kj::StringPtr name) {
+  int fd = openat(dir, name.cStr(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return nullptr;
+  kj::AutoCloseFd owned(fd);
+  char buf[4096];
+  ssize_t n;
+  KJ_SYSCALL(n = read(fd, buf, sizeof(buf)));
+  return kj::heapString(buf, n);
+}
+
+void writeSmallFile(int dir, kj::StringPtr name, kj::ArrayPtr<const kj::byte> content) {
+  int fd;
+  KJ_SYSCALL(
+      fd = openat(dir, name.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600),
+      name);
+  kj::AutoCloseFd owned(fd);
+  KJ_SYSCALL(write(fd, content.begin(), content.size()), name);
+}
+
+void removeTree(int parent, kj::StringPtr name) {
+  // An ingest directory holds only plain files.
+  int fd = openat(parent, name.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    DIR* d = fdopendir(fd);
+    KJ_ASSERT(d != nullptr);
+    KJ_DEFER(closedir(d));
+    while (struct dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      unlinkat(fd, e->d_name, 0);
+    }
+  }
+  if (unlinkat(parent, name.cStr(), AT_REMOVEDIR) < 0 && errno != ENOENT) {
+    KJ_FAIL_SYSCALL("unlinkat", errno, name);
+  }
+}
+
+kj::String ingestDirName(kj::StringPtr ref) {
+  return sha256Hex(ref.asBytes());
+}
+
+[[noreturn]] void throwIoError(kj::StringPtr what, kj::StringPtr ref, int err) {
+  throwError(err == ENOSPC || err == EDQUOT ? ErrorKind::UNAVAILABLE : ErrorKind::UNKNOWN,
+             kj::str(what, " ref ", ref, ": ", strerror(err)));
+}
+
+}  // namespace
+
+BlobStore::BlobStore(kj::AutoCloseFd rootParam) : root(kj::mv(rootParam)) {
+  auto blobsTop = openDirAt(root, "blobs", true);
+  blobs = openDirAt(blobsTop, "sha256", true);
+  ingests = openDirAt(root, "ingest", true);
+}
+
+kj::Maybe<BlobStat> BlobStore::tryStat(kj::StringPtr digest) {
+  validateDigest(digest);
+  struct stat st;
+  if (fstatat(blobs, digestHex(digest).cStr(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return nullptr;
+    KJ_FAIL_SYSCALL("fstatat", errno, digest);
+  }
+  return BlobStat{kj::str(digest), st.st_size, mtimeNanos(st)};
+}
+
+kj::Vector<BlobStat> BlobStore::list() {
+  kj::Vector<BlobStat> out;
+  int fd;
+  KJ_SYSCALL(fd = dup(blobs));
+  DIR* d = fdopendir(fd);
+  KJ_ASSERT(d != nullptr);
+  KJ_DEFER(closedir(d));
+  rewinddir(d);
+  while (struct dirent* e = readdir(d)) {
+    auto digest = kj::str(SHA256_PREFIX, e->d_name);
+    if (!isValidDigest(digest)) continue;
+    KJ_IF_MAYBE(st, tryStat(digest)) {
+      out.add(kj::mv(*st));
+    }
+  }
+  return out;
+}
+
+void BlobStore::remove(kj::StringPtr digest) {
+  validateDigest(digest);
+  if (unlinkat(blobs, digestHex(digest).cStr(), 0) < 0) {
+    if (errno == ENOENT) throwError(ErrorKind::NOT_FOUND, kj::str("content digest ", digest));
+    KJ_FAIL_SYSCALL("unlinkat", errno, digest);
+  }
+}
+
+kj::AutoCloseFd BlobStore::openBlob(kj::StringPtr digest) {
+  validateDigest(digest);
+  int fd = openat(blobs, digestHex(digest).cStr(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) throwError(ErrorKind::NOT_FOUND, kj::str("content digest ", digest));
+    KJ_FAIL_SYSCALL("openat", errno, digest);
+  }
+  return kj::AutoCloseFd(fd);
+}
+
+void BlobStore::unlock(kj::StringPtr ref) {
+  lockedRefs.lockExclusive()->eraseMatch(ref);
+}
+
+kj::Maybe<IngestStatus> BlobStore::tryReadStatus(int dirFd, kj::StringPtr ref) {
+  KJ_IF_MAYBE(meta, tryReadSmallFile(dirFd, "meta")) {
+    // meta: "<expected digest or ->\n<total>\n<startedAt>\n"
+    auto lines = meta->asPtr();
+    char expected[128] = "";
+    long long total = 0, started = 0;
+    if (sscanf(lines.cStr(), "%127s\n%lld\n%lld", expected, &total, &started) != 3) return nullptr;
+    struct stat st;
+    if (fstatat(dirFd, "data", &st, AT_SYMLINK_NOFOLLOW) < 0) return nullptr;
+    return IngestStatus{kj::str(ref), st.st_size,
+                        total,        kj::str(strcmp(expected, "-") == 0 ? "" : expected),
+                        started,      mtimeNanos(st)};
+  }
+  return nullptr;
+}
+
+kj::Own<Ingest> BlobStore::openIngest(kj::StringPtr ref, kj::StringPtr expectedDigest,
+                                      int64_t expectedSize) {
+  validateRef(ref);
+  if (expectedDigest.size() > 0) validateDigest(expectedDigest);
+  if (expectedSize < 0) {
+    throwError(ErrorKind::INVALID_ARGUMENT, kj::str("expected size ", expectedSize));
+  }
+  {
+    auto locked = lockedRefs.lockExclusive();
+    if (locked->contains(ref)) throwError(ErrorKind::UNAVAILABLE, kj::str("ref ", ref, " locked"));
+    locked->insert(kj::str(ref));
+  }
+  KJ_ON_SCOPE_FAILURE(unlock(ref));
+
+  auto name = ingestDirName(ref);
+  auto dir = openDirAt(ingests, name, true);
+  int64_t total = expectedSize;
+  kj::String expected = kj::str(expectedDigest);
+  int64_t started = nowNanos();
+  KJ_IF_MAYBE(existing, tryReadStatus(dir, ref)) {
+    // Resuming: what was asked first stands unless the new writer says otherwise.
+    if (total == 0) total = existing->total;
+    if (expected.size() == 0) expected = kj::mv(existing->expected);
+    started = existing->startedAt;
+  }
+  auto meta =
+      kj::str(expected.size() > 0 ? expected.asPtr() : "-"_kj, "\n", total, "\n", started, "\n");
+  writeSmallFile(dir, "ref", ref.asBytes());
+  writeSmallFile(dir, "meta", meta.asBytes());
+  int fd;
+  KJ_SYSCALL(fd = openat(dir, "data", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), ref);
+  auto ingest = kj::heap<Ingest>(*this, kj::str(ref), kj::mv(dir), kj::AutoCloseFd(fd),
+                                 kj::mv(expected), total, started);
+  ingest->resumeHash();
+  return ingest;
+}
+
+kj::Maybe<IngestStatus> BlobStore::tryIngestStatus(kj::StringPtr ref) {
+  validateRef(ref);
+  int fd = openat(ingests, ingestDirName(ref).cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  kj::AutoCloseFd dir(fd);
+  return tryReadStatus(dir, ref);
+}
+
+kj::Vector<IngestStatus> BlobStore::listIngests(kj::StringPtr prefix) {
+  kj::Vector<IngestStatus> out;
+  int fd;
+  KJ_SYSCALL(fd = dup(ingests));
+  DIR* d = fdopendir(fd);
+  KJ_ASSERT(d != nullptr);
+  KJ_DEFER(closedir(d));
+  rewinddir(d);
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int dfd = openat(ingests, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dfd < 0) continue;
+    kj::AutoCloseFd dir(dfd);
+    KJ_IF_MAYBE(ref, tryReadSmallFile(dir, "ref")) {
+      if (!ref->startsWith(prefix)) continue;
+      KJ_IF_MAYBE(status, tryReadStatus(dir, *ref)) {
+        out.add(kj::mv(*status));
+      }
+    }
+  }
+  return out;
+}
+
+void BlobStore::abortIngest(kj::StringPtr ref) {
+  validateRef(ref);
+  if (lockedRefs.lockShared()->contains(ref)) {
+    throwError(ErrorKind::UNAVAILABLE, kj::str("ref ", ref, " locked"));
+  }
+  auto name = ingestDirName(ref);
+  struct stat st;
+  if (fstatat(ingests, name.cStr(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    throwError(ErrorKind::NOT_FOUND, kj::str("ingest ref \"", ref, "\""));
+  }
+  removeTree(ingests, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Ingest::Ingest(BlobStore& store, kj::String ref, kj::AutoCloseFd dir, kj::AutoCloseFd data,
+               kj::String expectedDigest, int64_t total, int64_t startedAt)
+    : store(store),
+      ref(kj::mv(ref)),
+      dir(kj::mv(dir)),
+      data(kj::mv(data)),
+      expected(kj::mv(expectedDigest)),
+      total(total),
+      startedAt(startedAt) {}
+
+Ingest::~Ingest() noexcept(false) {
+  if (!finished) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { saveHash(); })) {
+      KJ_LOG(WARNING, "could not save the hash state", ref, *e);
+    }
+  }
+  store.unlock(ref);
+}
+
+void Ingest::resumeHash() {
+  struct stat st;
+  KJ_SYSCALL(fstat(data, &st));
+  int64_t size = st.st_size;
+  int64_t from = 0;
+  KJ_IF_MAYBE(saved, tryReadSmallFile(dir, "hash")) {
+    auto bytes = saved->asBytes();
+    int64_t at;
+    if (bytes.size() > sizeof(at)) {
+      memcpy(&at, bytes.begin(), sizeof(at));
+      KJ_IF_MAYBE(h, Sha256::tryRestoreState(bytes.slice(sizeof(at), bytes.size()))) {
+        if (at >= 0 && at <= size) {
+          hash = kj::mv(*h);
+          from = at;
+        }
+      }
+    }
+  }
+  auto buf = kj::heapArray<kj::byte>(COPY_BUFFER);
+  for (int64_t at = from; at < size;) {
+    ssize_t n;
+    KJ_SYSCALL(n = pread(data, buf.begin(), std::min<int64_t>(buf.size(), size - at), at));
+    if (n == 0) break;
+    hash.update(buf.slice(0, n));
+    at += n;
+  }
+  offset_ = size;
+  savedAt = from == size ? size : -1;
+}
+
+void Ingest::saveHash() {
+  int64_t at = offset();
+  if (at == savedAt || finished) return;
+  auto state = hash.saveState();
+  auto bytes = kj::heapArray<kj::byte>(sizeof(at) + state.size());
+  memcpy(bytes.begin(), &at, sizeof(at));
+  memcpy(bytes.begin() + sizeof(at), state.begin(), state.size());
+  writeSmallFile(dir, "hash", bytes);
+  savedAt = at;
+}
+
+void Ingest::ensureOpen() {
+  if (finished)
+    throwError(ErrorKind::FAILED_PRECONDITION, kj::str("ingest ref ", ref, " is closed"));
+}
+
+void Ingest::writeAll(kj::ArrayPtr<const kj::byte> bytes) {
+  int64_t at = offset();
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = pwrite(data, bytes.begin() + done, bytes.size() - done, at + done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      // Keep the file exactly as long as what was hashed, so that a later resume is consistent.
+      if (ftruncate(data, at) < 0) KJ_LOG(ERROR, "ftruncate after failed write", ref, errno);
+      throwIoError("write", ref, err);
+    }
+    done += n;
+  }
+  hash.update(bytes);
+  offset_.store(at + bytes.size(), std::memory_order_relaxed);
+}
+
+void Ingest::append(kj::ArrayPtr<const kj::byte> bytes) {
+  ensureOpen();
+  writeAll(bytes);
+  saveHash();
+}
+
+int64_t Ingest::appendFrom(int source, const std::atomic<bool>& cancelled) {
+  ensureOpen();
+  int64_t have = offset();
+  if (have > 0) {
+    // The source starts at the beginning of the content: move past what we have.
+    off_t cur = lseek(source, 0, SEEK_CUR);
+    if (cur >= 0 && lseek(source, cur + have, SEEK_SET) >= 0) {
+      have = 0;
+    }
+  }
+  auto buf = kj::heapArray<kj::byte>(COPY_BUFFER);
+  int64_t written = 0;
+  int64_t sinceSave = 0;
+  while (!cancelled.load(std::memory_order_relaxed)) {
+    // Wait in slices so that a cancelled copy from an idle pipe or terminal still ends.
+    struct pollfd ready = {source, POLLIN, 0};
+    if (poll(&ready, 1, 200) == 0) continue;
+    ssize_t n = read(source, buf.begin(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throwIoError("read source for", ref, errno);
+    }
+    if (n == 0) break;
+    auto chunk = buf.slice(0, n);
+    if (have > 0) {
+      // Not seekable (a pipe): skip what a previous writer already stored.
+      size_t skip = std::min<int64_t>(have, n);
+      have -= skip;
+      chunk = chunk.slice(skip, chunk.size());
+      if (chunk.size() == 0) continue;
+    }
+    writeAll(chunk);
+    written += chunk.size();
+    sinceSave += chunk.size();
+    if (sinceSave >= SAVE_HASH_EVERY) {
+      saveHash();
+      sinceSave = 0;
+    }
+  }
+  saveHash();
+  if (cancelled.load())
+    throwError(ErrorKind::UNAVAILABLE, kj::str("ingest ref ", ref, " cancelled"));
+  return written;
+}
+
+IngestStatus Ingest::status() {
+  struct stat st;
+  KJ_SYSCALL(fstat(data, &st));
+  return IngestStatus{kj::str(ref), offset(), total, kj::str(expected), startedAt, mtimeNanos(st)};
+}
+
+Ingest::Committed Ingest::commit(int64_t size, kj::StringPtr digest) {
+  ensureOpen();
+  if (digest.size() > 0) validateDigest(digest);
+  int64_t have = offset();
+  int64_t wantSize = size > 0 ? size : total;
+  if (wantSize > 0 && have != wantSize) {
+    throwError(ErrorKind::FAILED_PRECONDITION,
+               kj::str("unexpected commit size ", have, ", expected ", wantSize));
+  }
+  auto actual = hash.digest();
+  for (kj::StringPtr want : {digest, expected.asPtr()}) {
+    if (want.size() > 0 && actual != want) {
+      throwError(ErrorKind::FAILED_PRECONDITION,
+                 kj::str("unexpected commit digest ", actual, ", expected ", want));
+    }
+  }
+  // Durable before it is visible: fsync, then an atomic rename that never replaces.
+  KJ_SYSCALL(fchmod(data, 0444));
+  if (fsync(data) < 0) throwIoError("fsync", ref, errno);
+  if (renameat2(dir, "data", store.blobs, digestHex(actual).cStr(), RENAME_NOREPLACE) < 0) {
+    if (errno != EEXIST) throwIoError("commit", ref, errno);
+    finished = true;
+    removeTree(store.ingests, ingestDirName(ref));
+    return {kj::mv(actual), have, true};
+  }
+  KJ_SYSCALL(fsync(store.blobs));
+  finished = true;
+  removeTree(store.ingests, ingestDirName(ref));
+  return {kj::mv(actual), have, false};
+}
+
+void Ingest::abort() {
+  ensureOpen();
+  finished = true;
+  removeTree(store.ingests, ingestDirName(ref));
+}
+
+}  // namespace ctrd

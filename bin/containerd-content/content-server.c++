@@ -1,0 +1,221 @@
+#include "content-server.h"
+
+#include <common/errors.h>
+#include <common/log.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/thread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+
+namespace ctrd {
+
+void fillStatus(schema::Status::Builder out, const IngestStatus& s) {
+  out.setRef(s.ref);
+  out.setOffset(s.offset);
+  out.setTotal(s.total);
+  out.setExpected(s.expected);
+  out.setStartedAt(s.startedAt);
+  out.setUpdatedAt(s.updatedAt);
+}
+
+namespace {
+
+class BlobServer final : public schema::Blob::Server {
+public:
+  explicit BlobServer(kj::AutoCloseFd fd) : fd(kj::mv(fd)) {}
+
+  kj::Maybe<int> getFd() override { return fd.get(); }
+
+  kj::Promise<void> size(SizeContext context) override {
+    struct stat st;
+    KJ_SYSCALL(fstat(fd, &st));
+    context.getResults().setSize(st.st_size);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> read(ReadContext context) override {
+    auto params = context.getParams();
+    int64_t offset = params.getOffset();
+    int64_t want = kj::min(params.getSize(), MAX_READ_CHUNK);
+    if (offset < 0 || want < 0) {
+      throwError(ErrorKind::INVALID_ARGUMENT, kj::str("read at ", offset, " of ", want, " bytes"));
+    }
+    auto buf = kj::heapArray<kj::byte>(want);
+    size_t got = 0;
+    while (got < buf.size()) {
+      ssize_t n;
+      KJ_SYSCALL(n = pread(fd, buf.begin() + got, buf.size() - got, offset + got));
+      if (n == 0) break;
+      got += n;
+    }
+    context.getResults().setData(buf.slice(0, got));
+    return kj::READY_NOW;
+  }
+
+private:
+  kj::AutoCloseFd fd;
+};
+
+class WriterServer final : public schema::Writer::Server {
+public:
+  explicit WriterServer(kj::Own<Ingest> ingest) : ingest(kj::mv(ingest)) {}
+
+  ~WriterServer() noexcept(false) {
+    // A copy still running must stop before the ingest it writes to goes away.
+    cancelled = true;
+    copier = nullptr;
+  }
+
+  kj::Promise<void> write(WriteContext context) override {
+    requireIdle();
+    ingest->append(context.getParams().getData());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> copyFrom(CopyFromContext context) override {
+    requireIdle();
+    return context.getParams().getSource().getFd().then(
+        [this, context](kj::Maybe<int> maybeFd) mutable -> kj::Promise<void> {
+          int received = -1;
+          KJ_IF_MAYBE(fd, maybeFd) {
+            received = *fd;
+          }
+          if (received < 0) {
+            return makeError(ErrorKind::INVALID_ARGUMENT,
+                             "copyFrom: the source carries no file descriptor");
+          }
+          requireIdle();
+          int fd;
+          KJ_SYSCALL(fd = fcntl(received, F_DUPFD_CLOEXEC, 3));
+          auto paf = kj::newPromiseAndCrossThreadFulfiller<int64_t>();
+          // Reading, hashing and writing run on their own thread so that this process keeps
+          // answering other calls (status, other writers, reads) while a large blob streams in.
+          copier = kj::heap<kj::Thread>([this, fd, fulfiller = kj::mv(paf.fulfiller)]() mutable {
+            kj::AutoCloseFd source(fd);
+            KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                          fulfiller->fulfill(ingest->appendFrom(source, cancelled));
+                        })) {
+              fulfiller->reject(kj::mv(*e));
+            }
+          });
+          return paf.promise.then(
+              [this, context](int64_t written) mutable {
+                copier = nullptr;
+                context.getResults().setWritten(written);
+              },
+              [this](kj::Exception&& e) {
+                copier = nullptr;
+                kj::throwFatalException(kj::mv(e));
+              });
+        });
+  }
+
+  kj::Promise<void> status(StatusContext context) override {
+    fillStatus(context.getResults().initStatus(), ingest->status());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> commit(CommitContext context) override {
+    requireIdle();
+    auto params = context.getParams();
+    auto committed = ingest->commit(params.getSize(), params.getDigest());
+    auto results = context.getResults();
+    results.setDigest(committed.digest);
+    results.setSize(committed.size);
+    results.setExisted(committed.existed);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> abort(AbortContext) override {
+    requireIdle();
+    ingest->abort();
+    return kj::READY_NOW;
+  }
+
+private:
+  kj::Own<Ingest> ingest;
+  std::atomic<bool> cancelled{false};
+  kj::Maybe<kj::Own<kj::Thread>> copier;
+
+  void requireIdle() {
+    if (copier != nullptr) {
+      throwError(ErrorKind::UNAVAILABLE, "writer busy: a copy is still running");
+    }
+  }
+};
+
+}  // namespace
+
+ContentStoreServer::ContentStoreServer(kj::Own<BlobStore> store)
+    : ServiceInfoServer(profileFor(ServiceKind::CONTENT)), store(kj::mv(store)) {}
+
+kj::Promise<void> ContentStoreServer::stat(StatContext context) {
+  auto digest = context.getParams().getDigest();
+  KJ_IF_MAYBE(st, store->tryStat(digest)) {
+    context.getResults().setSize(st->size);
+    context.getResults().setCreatedAt(st->createdAt);
+    return kj::READY_NOW;
+  }
+  return makeError(ErrorKind::NOT_FOUND, kj::str("content digest ", digest));
+}
+
+kj::Promise<void> ContentStoreServer::list(ListContext context) {
+  auto blobs = store->list();
+  auto out = context.getResults().initInfos(blobs.size());
+  for (size_t i = 0; i < blobs.size(); i++) {
+    out[i].setDigest(blobs[i].digest);
+    out[i].setSize(blobs[i].size);
+    out[i].setCreatedAt(blobs[i].createdAt);
+    out[i].setUpdatedAt(blobs[i].createdAt);
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContentStoreServer::delete_(DeleteContext context) {
+  store->remove(context.getParams().getDigest());
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContentStoreServer::read(ReadContext context) {
+  context.getResults().setBlob(
+      kj::heap<BlobServer>(store->openBlob(context.getParams().getDigest())));
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContentStoreServer::status(StatusContext context) {
+  auto ref = context.getParams().getRef();
+  KJ_IF_MAYBE(s, store->tryIngestStatus(ref)) {
+    fillStatus(context.getResults().initStatus(), *s);
+    return kj::READY_NOW;
+  }
+  return makeError(ErrorKind::NOT_FOUND, kj::str("ingest ref \"", ref, "\""));
+}
+
+kj::Promise<void> ContentStoreServer::listStatuses(ListStatusesContext context) {
+  auto statuses = store->listIngests(context.getParams().getPrefix());
+  auto out = context.getResults().initStatuses(statuses.size());
+  for (size_t i = 0; i < statuses.size(); i++) fillStatus(out[i], statuses[i]);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContentStoreServer::abort(AbortContext context) {
+  store->abortIngest(context.getParams().getRef());
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContentStoreServer::writer(WriterContext context) {
+  auto params = context.getParams();
+  auto ingest =
+      store->openIngest(params.getRef(), params.getExpectedDigest(), params.getExpectedSize());
+  if (ingest->offset() > 0) {
+    logInfo("resuming ingest ", params.getRef(), " at offset ", ingest->offset());
+  }
+  context.getResults().setWriter(kj::heap<WriterServer>(kj::mv(ingest)));
+  return kj::READY_NOW;
+}
+
+}  // namespace ctrd

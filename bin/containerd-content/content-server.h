@@ -1,0 +1,33 @@
+// containerd-content's RPC face: the global ContentStore, its Writers and Blobs.
+#pragma once
+
+#include <common/service-main.h>
+#include <kj/async.h>
+#include <schema/content.capnp.h>
+
+#include "blob-store.h"
+
+namespace ctrd {
+
+class ContentStoreServer final : public schema::ContentStore::Server, public ServiceInfoServer {
+public:
+  explicit ContentStoreServer(kj::Own<BlobStore> store);
+
+  kj::Promise<void> stat(StatContext context) override;
+  kj::Promise<void> list(ListContext context) override;
+  kj::Promise<void> delete_(DeleteContext context) override;
+  kj::Promise<void> read(ReadContext context) override;
+  kj::Promise<void> status(StatusContext context) override;
+  kj::Promise<void> listStatuses(ListStatusesContext context) override;
+  kj::Promise<void> abort(AbortContext context) override;
+  kj::Promise<void> writer(WriterContext context) override;
+
+private:
+  kj::Own<BlobStore> store;
+};
+
+void fillStatus(schema::Status::Builder out, const IngestStatus& status);
+
+constexpr int64_t MAX_READ_CHUNK = 1 << 20;
+
+}  // namespace ctrd
