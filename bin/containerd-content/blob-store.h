@@ -106,6 +106,9 @@ private:
   bool finished = false;
 
   void writeAll(kj::ArrayPtr<const kj::byte> bytes);
+  // Writes at the offset and hashes; on failure the file is cut back to the offset.
+  void writeAt(kj::ArrayPtr<const kj::byte> bytes, int64_t at);
+  // Writes only; on failure cuts the file back to offset() and throws.
   void saveHash();
   void ensureOpen();
 };

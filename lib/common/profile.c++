@@ -42,7 +42,7 @@ namespace {
 // Reading and writing files beneath directories the service owns or was handed.
 #define CTRD_FILE_SYSCALLS                                                                    \
   "openat", "openat2", "mkdirat", "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", \
-      "readlinkat", "getdents64", "fstatfs", "statfs", "fsync", "fdatasync", "syncfs",        \
+      "readlinkat", "getdents64", "fstatfs", "statfs", "fsync", "fdatasync", "syncfs", "sync_file_range",        \
       "ftruncate", "fallocate", "fchmod", "fchmodat", "utimensat", "flock", "faccessat",      \
       "faccessat2", "copy_file_range", "sendfile", "splice", "fgetxattr", "flistxattr",       \
       "fsetxattr", "fremovexattr", "getxattr", "lgetxattr", "listxattr", "llistxattr"
