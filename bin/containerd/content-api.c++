@@ -22,29 +22,7 @@ void fillInfo(schema::Info::Builder out, const ContentRecord& r) {
   out.setSize(r.size);
   out.setCreatedAt(r.createdAt);
   out.setUpdatedAt(r.updatedAt);
-  auto labels = out.initLabels(r.labels.size());
-  size_t i = 0;
-  for (auto& e : r.labels) {
-    labels[i].setKey(e.key);
-    labels[i].setValue(e.value);
-    i++;
-  }
-}
-
-Labels readLabels(capnp::List<schema::Label>::Reader list) {
-  Labels out;
-  for (auto l : list) setLabel(out, kj::str(l.getKey()), kj::str(l.getValue()));
-  return out;
-}
-
-Filter parseFilters(capnp::List<capnp::Text>::Reader list) {
-  auto texts = KJ_MAP(t, list) {
-    return kj::str(t);
-  };
-  auto ptrs = KJ_MAP(t, texts) {
-    return t.asPtr();
-  };
-  return Filter::parse(ptrs);
+  fillLabels(out.initLabels(r.labels.size()), r.labels);
 }
 
 FieldLookup contentFields(const ContentRecord& r) {
@@ -143,7 +121,7 @@ kj::Promise<void> NamespaceContent::info(InfoContext context) {
 }
 
 kj::Promise<void> NamespaceContent::list(ListContext context) {
-  auto filter = parseFilters(context.getParams().getFilters());
+  auto filter = Filter::parse(context.getParams().getFilters());
   auto records = metadata.listContent(ns);
   kj::Vector<ContentRecord*> matched;
   for (auto& r : records) {
@@ -158,35 +136,8 @@ kj::Promise<void> NamespaceContent::list(ListContext context) {
 kj::Promise<void> NamespaceContent::update(UpdateContext context) {
   auto params = context.getParams();
   auto record = require(params.getDigest());
-  auto given = readLabels(params.getLabels());
-  auto paths = params.getFieldpaths();
-  if (paths.size() == 0) {
-    record.labels = kj::mv(given);
-  }
-  for (auto path : paths) {
-    if (path == "labels") {
-      record.labels = readLabels(params.getLabels());
-    } else if (path.startsWith("labels.")) {
-      auto key = kj::str(path.slice(strlen("labels.")));
-      KJ_IF_MAYBE(v, given.find(key)) {
-        if (v->size() > 0) {
-          setLabel(record.labels, kj::mv(key), kj::str(*v));
-          continue;
-        }
-      }
-      record.labels.erase(key);
-    } else {
-      throwError(
-          ErrorKind::INVALID_ARGUMENT,
-          kj::str("cannot update \"", path, "\" field on content info \"", record.digest, "\""));
-    }
-  }
-  // An empty value removes the label, as with `ctr content label DIGEST key=`.
-  kj::Vector<kj::String> empty;
-  for (auto& e : record.labels) {
-    if (e.value.size() == 0) empty.add(kj::str(e.key));
-  }
-  for (auto& k : empty) record.labels.erase(k);
+  updateLabels(record.labels, readLabels(params.getLabels()), params.getFieldpaths(),
+               kj::str("content info \"", record.digest, "\""));
   record.updatedAt = nowNanos();
   metadata.putContent(ns, record);
   fillInfo(context.getResults().initInfo(), record);
@@ -235,7 +186,7 @@ kj::Promise<void> NamespaceContent::status(StatusContext context) {
 }
 
 kj::Promise<void> NamespaceContent::listStatuses(ListStatusesContext context) {
-  auto filter = parseFilters(context.getParams().getFilters());
+  auto filter = Filter::parse(context.getParams().getFilters());
   auto prefix = kj::str(ns, "/");
   auto req = content.client<schema::ContentStore>().listStatusesRequest();
   req.setPrefix(prefix);

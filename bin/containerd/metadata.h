@@ -1,15 +1,15 @@
-// meta.db: what each namespace holds. SQLite in WAL mode, owned by the supervisor alone.
+// meta.db: what each namespace holds. Owned by the supervisor alone.
 #pragma once
 
-#include <kj/map.h>
-#include <kj/string.h>
-#include <kj/vector.h>
-#include <sqlite3.h>
 #include <stdint.h>
 
-namespace ctrd {
+#include <kj/string.h>
+#include <kj/vector.h>
 
-using Labels = kj::TreeMap<kj::String, kj::String>;
+#include <common/labels.h>
+#include <common/sqlite.h>
+
+namespace ctrd {
 
 struct ContentRecord {
   kj::String digest;
@@ -22,8 +22,6 @@ struct ContentRecord {
 class MetadataStore {
 public:
   explicit MetadataStore(kj::StringPtr path);
-  ~MetadataStore() noexcept(false);
-  KJ_DISALLOW_COPY(MetadataStore);
 
   kj::Maybe<ContentRecord> tryGetContent(kj::StringPtr ns, kj::StringPtr digest);
   kj::Vector<ContentRecord> listContent(kj::StringPtr ns);
@@ -35,16 +33,7 @@ public:
   // How many namespaces hold the blob.
 
 private:
-  sqlite3* db = nullptr;
-  kj::StringPtr path;
-  void exec(kj::StringPtr sql);
-  class Statement;
+  Database db;
 };
-
-void setLabel(Labels& labels, kj::String key, kj::String value);
-// Adds or replaces.
-
-void validateLabels(const Labels& labels);
-// containerd's limit: a key and its value take at most 4096 bytes together.
 
 }  // namespace ctrd

@@ -158,6 +158,11 @@ Filter Filter::parse(kj::ArrayPtr<const kj::StringPtr> filters) {
   return Filter(out.releaseAsArray());
 }
 
+Filter Filter::parse(capnp::List<capnp::Text>::Reader filters) {
+  auto ptrs = KJ_MAP(t, filters) -> kj::StringPtr { return t; };
+  return parse(ptrs);
+}
+
 bool Filter::matches(FieldLookup& lookup) const {
   if (alternatives.size() == 0) return true;
   for (auto& all : alternatives) {

@@ -5,6 +5,7 @@
 // Several filter strings mean or. A field path is dot-separated; a part may be quoted.
 #pragma once
 
+#include <capnp/list.h>
 #include <kj/array.h>
 #include <kj/function.h>
 #include <kj/string.h>
@@ -17,6 +18,7 @@ using FieldLookup = kj::Function<kj::Maybe<kj::String>(kj::ArrayPtr<const kj::St
 class Filter {
 public:
   static Filter parse(kj::ArrayPtr<const kj::StringPtr> filters);
+  static Filter parse(capnp::List<capnp::Text>::Reader filters);
   // Throws `invalid argument` naming the filter and the position of the mistake.
 
   bool matches(FieldLookup& lookup) const;
