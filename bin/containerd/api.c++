@@ -6,6 +6,7 @@
 #include <kj/debug.h>
 
 #include "content-api.h"
+#include "snapshots-api.h"
 
 namespace ctrd {
 
@@ -29,7 +30,11 @@ public:
         kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT)));
     return kj::READY_NOW;
   }
-  kj::Promise<void> snapshots(SnapshotsContext) override { return missing("snapshots"); }
+  kj::Promise<void> snapshots(SnapshotsContext context) override {
+    context.getResults().setSnapshots(namespaceSnapshots(
+        name_, context.getParams().getSnapshotter(), backends.service(ServiceKind::SNAPSHOT)));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> images(ImagesContext) override { return missing("images"); }
   kj::Promise<void> containers(ContainersContext) override { return missing("containers"); }
   kj::Promise<void> tasks(TasksContext) override { return missing("tasks"); }

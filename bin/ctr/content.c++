@@ -67,7 +67,8 @@ void copyBlobToStdout(DaemonClient& client, schema::Blob::Client blob) {
     auto req = blob.readRequest();
     req.setOffset(offset);
     req.setSize(1 << 20);
-    auto data = req.send().wait(client.waitScope()).getData();
+    auto dataResponse = req.send().wait(client.waitScope());
+    auto data = dataResponse.getData();
     if (data.size() == 0) return;
     writeAllOut(data.begin(), data.size());
     offset += data.size();
@@ -189,7 +190,8 @@ void registerContent(CLI::App& root, std::vector<Command>& commands, const Globa
            labels[i].setValue(eq == std::string::npos ? "" : arg.substr(eq + 1).c_str());
            paths.set(i, ("labels." + key).c_str());
          }
-         auto info = req.send().wait(client.waitScope()).getInfo();
+         auto infoResponse = req.send().wait(client.waitScope());
+         auto info = infoResponse.getInfo();
          printf("updated %s\n", info.getDigest().cStr());
        }});
 

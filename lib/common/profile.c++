@@ -47,6 +47,9 @@ namespace {
       "faccessat2", "copy_file_range", "sendfile", "splice", "fgetxattr", "flistxattr",       \
       "fsetxattr", "fremovexattr", "getxattr", "lgetxattr", "listxattr", "llistxattr"
 
+// SQLite is path-based and calls the old forms directly.
+#define CTRD_SQLITE_SYSCALLS "unlink", "access", "readlink", "getcwd", "mkdir", "rmdir"
+
 // Changing ownership and xattrs of entries (snapshot trees, layer contents).
 #define CTRD_OWNER_SYSCALLS \
   "fchown", "fchownat", "lsetxattr", "setxattr", "lremovexattr", "removexattr"
@@ -56,7 +59,8 @@ const kj::StringPtr CONTENT_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCA
                                           "socket", "connect", "bind", "sendmmsg", "recvmmsg",
                                           "clone"};
 const kj::StringPtr SNAPSHOT_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS,
-                                           CTRD_OWNER_SYSCALLS, "clone"};
+                                           CTRD_OWNER_SYSCALLS, CTRD_SQLITE_SYSCALLS, "mknodat",
+                                           "clone"};
 const kj::StringPtr DIFF_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS,
                                        CTRD_OWNER_SYSCALLS, "mknodat", "clone"};
 
@@ -84,9 +88,11 @@ const Profile PROFILES[] = {
      "content"_kj, false, 0, true, SeccompPolicy::ALLOW_LIST, CONTENT_SYSCALLS,
      CONTENT_SOCKET_FAMILIES},
     {ServiceKind::SNAPSHOT, "containerd-snapshot"_kj, "snapshot"_kj,
-     "io.containerd.snapshotter.v1"_kj, ""_kj, false,
-     bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER) | bit(CAP_CHOWN), true, SeccompPolicy::ALLOW_LIST,
-     SNAPSHOT_SYSCALLS, nullptr},
+     "io.containerd.snapshotter.v1"_kj, "snapshots"_kj, false,
+     // MKNOD and SETFCAP only because the native snapshotter copies parent trees, which carry
+     // device nodes and file capabilities; rootful only, like diff's.
+     bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER) | bit(CAP_CHOWN) | bit(CAP_MKNOD) | bit(CAP_SETFCAP),
+     true, SeccompPolicy::ALLOW_LIST, SNAPSHOT_SYSCALLS, nullptr},
     // CAP_MKNOD only for real device nodes in layers (rootful); whiteouts need none.
     {ServiceKind::DIFF, "containerd-diff"_kj, "diff"_kj, "io.containerd.differ.v1"_kj, ""_kj, false,
      bit(CAP_CHOWN) | bit(CAP_FOWNER) | bit(CAP_DAC_OVERRIDE) | bit(CAP_SETFCAP) | bit(CAP_MKNOD),

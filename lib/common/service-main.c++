@@ -6,7 +6,9 @@
 #include <kj/async-unix.h>
 #include <kj/debug.h>
 #include <kj/vector.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -85,6 +87,7 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
 
   auto identity = chooseIdentity(profile, flags);
   kj::Maybe<kj::AutoCloseFd> root;
+  kj::String rootPath;
   kj::Vector<int> keep;
   keep.add(fd);
   if (!flags.root.empty()) {
@@ -96,6 +99,9 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
     }
     keep.add(rootFd);
     root = kj::AutoCloseFd(rootFd);
+    char resolved[PATH_MAX];
+    KJ_SYSCALL(realpath(flags.root.c_str(), resolved) != nullptr ? 0 : -1, flags.root.c_str());
+    rootPath = kj::str(resolved);
   } else if (profile.storeDirectory.size() > 0) {
     throwError(ErrorKind::INVALID_ARGUMENT, "give --root DIR: where its store lives");
   }
@@ -106,11 +112,13 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
   auto io = kj::setupAsyncIo();
   auto stop =
       onStopSignal(io.unixEventPort, SIGTERM).exclusiveJoin(onStopSignal(io.unixEventPort, SIGINT));
-  ServiceContext context{profile, io, kj::mv(root)};
+  ServiceContext context{profile, io, kj::mv(root), kj::mv(rootPath)};
+  // One service object, however many connections reach it.
+  capnp::Capability::Client bootstrap = makeBootstrap(context);
   if (supervised) {
     auto stream =
         io.lowLevelProvider->wrapUnixSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-    RpcConnection conn(kj::mv(stream), makeBootstrap(context));
+    RpcConnection conn(kj::mv(stream), bootstrap);
     logDebug("serving the supervisor");
     conn.onDisconnect()
         .then([]() { logInfo("the supervisor closed its connection, stopping"); })
@@ -120,7 +128,7 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
     auto listener = io.lowLevelProvider->wrapListenSocketFd(
         listenFd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
     logInfo("serving on ", flags.listen.empty() ? "the socket from systemd" : flags.listen.c_str());
-    serveListener(kj::mv(listener), [&]() { return makeBootstrap(context); })
+    serveListener(kj::mv(listener), [&]() { return bootstrap; })
         .exclusiveJoin(kj::mv(stop))
         .wait(io.waitScope);
     if (!flags.listen.empty()) unlink(flags.listen.c_str());

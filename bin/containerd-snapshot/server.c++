@@ -1,0 +1,168 @@
+#include "server.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <kj/debug.h>
+
+#include <common/errors.h>
+#include <common/filters.h>
+
+namespace ctrd {
+
+void fillMounts(capnp::List<schema::Mount>::Builder out, kj::ArrayPtr<const MountSpec> mounts) {
+  for (size_t i = 0; i < mounts.size(); i++) {
+    out[i].setType(mounts[i].type);
+    out[i].setSource(mounts[i].source);
+    auto options = out[i].initOptions(mounts[i].options.size());
+    for (size_t j = 0; j < mounts[i].options.size(); j++) options.set(j, mounts[i].options[j]);
+  }
+}
+
+void fillSnapshotInfo(schema::SnapshotInfo::Builder out, const SnapshotRecord& r) {
+  out.setName(r.key);
+  out.setParent(r.parent);
+  out.setKind(r.kind);
+  out.setCreatedAt(r.createdAt);
+  out.setUpdatedAt(r.updatedAt);
+  fillLabels(out.initLabels(r.labels.size()), r.labels);
+}
+
+namespace {
+
+class DirectoryServer final : public schema::Directory::Server {
+public:
+  explicit DirectoryServer(kj::AutoCloseFd fd) : fd(kj::mv(fd)) {}
+  kj::Maybe<int> getFd() override { return fd.get(); }
+
+private:
+  kj::AutoCloseFd fd;
+};
+
+FieldLookup snapshotFields(const SnapshotRecord& r) {
+  return [&r](kj::ArrayPtr<const kj::String> path) -> kj::Maybe<kj::String> {
+    if (path.size() == 1 && path[0] == "name") return kj::str(r.key);
+    if (path.size() == 1 && path[0] == "parent") return kj::str(r.parent);
+    if (path.size() == 1 && path[0] == "kind") {
+      // Filters name kinds in lower case: kind==committed.
+      auto k = kj::str(kindName(r.kind));
+      for (char& c : k) c = tolower(c);
+      return kj::mv(k);
+    }
+    if (path.size() >= 2 && path[0] == "labels") {
+      KJ_IF_MAYBE(v, r.labels.find(kj::strArray(path.slice(1, path.size()), "."))) {
+        return kj::str(*v);
+      }
+    }
+    return nullptr;
+  };
+}
+
+class SnapshotsServer final : public schema::Snapshots::Server {
+public:
+  explicit SnapshotsServer(Snapshotter& snapshotter) : s(snapshotter) {}
+
+  kj::Promise<void> prepare(PrepareContext context) override {
+    auto p = context.getParams();
+    auto mounts = s.prepare(p.getKey(), p.getParent(), readLabels(p.getLabels()),
+                            schema::Kind::ACTIVE);
+    fillMounts(context.getResults().initMounts(mounts.size()), mounts);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> view(ViewContext context) override {
+    auto p = context.getParams();
+    auto mounts =
+        s.prepare(p.getKey(), p.getParent(), readLabels(p.getLabels()), schema::Kind::VIEW);
+    fillMounts(context.getResults().initMounts(mounts.size()), mounts);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> mounts(MountsContext context) override {
+    auto mounts = s.mounts(context.getParams().getKey());
+    fillMounts(context.getResults().initMounts(mounts.size()), mounts);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> commit(CommitContext context) override {
+    auto p = context.getParams();
+    s.commit(p.getName(), p.getKey(), readLabels(p.getLabels()));
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> remove(RemoveContext context) override {
+    s.remove(context.getParams().getKey());
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> stat(StatContext context) override {
+    fillSnapshotInfo(context.getResults().initInfo(), s.stat(context.getParams().getKey()));
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> update(UpdateContext context) override {
+    auto p = context.getParams();
+    auto record = s.stat(p.getKey());
+    updateLabels(record.labels, readLabels(p.getLabels()), p.getFieldpaths(),
+                 kj::str("snapshot \"", record.key, "\""));
+    s.putLabels(record);
+    fillSnapshotInfo(context.getResults().initInfo(), s.stat(p.getKey()));
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> usage(UsageContext context) override {
+    auto u = s.usage(context.getParams().getKey());
+    auto out = context.getResults().initUsage();
+    out.setSize(u.size);
+    out.setInodes(u.inodes);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> list(ListContext context) override {
+    auto filter = Filter::parse(context.getParams().getFilters());
+    auto records = s.list();
+    kj::Vector<const SnapshotRecord*> matched;
+    for (auto& r : records) {
+      auto fields = snapshotFields(r);
+      if (filter.matches(fields)) matched.add(&r);
+    }
+    auto out = context.getResults().initInfos(matched.size());
+    for (size_t i = 0; i < matched.size(); i++) fillSnapshotInfo(out[i], *matched[i]);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> cleanup(CleanupContext) override {
+    s.cleanup();
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> writableDir(WritableDirContext context) override {
+    auto w = s.writableDir(context.getParams().getKey());
+    auto results = context.getResults();
+    results.setDir(kj::heap<DirectoryServer>(kj::mv(w.dir)));
+    auto parents = results.initParents(w.parents.size());
+    for (size_t i = 0; i < w.parents.size(); i++) {
+      parents.set(i, kj::heap<DirectoryServer>(kj::mv(w.parents[i])));
+    }
+    return kj::READY_NOW;
+  }
+
+private:
+  Snapshotter& s;
+};
+
+kj::Own<Snapshotter> openSnapshotter(SnapshotDriver driver, int root, kj::StringPtr rootPath,
+                                     kj::StringPtr name) {
+  if (mkdirat(root, name.cStr(), 0700) < 0 && errno != EEXIST) {
+    KJ_FAIL_SYSCALL("mkdirat", errno, name);
+  }
+  return kj::heap<Snapshotter>(driver, openDirectory(root, name), kj::str(rootPath, "/", name));
+}
+
+}  // namespace
+
+SnapshotStoreServer::SnapshotStoreServer(kj::AutoCloseFd root, kj::StringPtr rootPath)
+    : ServiceInfoServer(profileFor(ServiceKind::SNAPSHOT)),
+      overlay(openSnapshotter(SnapshotDriver::OVERLAY, root, rootPath, "overlayfs")),
+      native(openSnapshotter(SnapshotDriver::NATIVE, root, rootPath, "native")) {}
+
+kj::Promise<void> SnapshotStoreServer::snapshotter(SnapshotterContext context) {
+  auto name = context.getParams().getName();
+  Snapshotter* s = name == "overlayfs" ? overlay.get() : name == "native" ? native.get() : nullptr;
+  if (s == nullptr) throwError(ErrorKind::NOT_FOUND, kj::str("snapshotter \"", name, "\""));
+  context.getResults().setSnapshots(kj::heap<SnapshotsServer>(*s));
+  return kj::READY_NOW;
+}
+
+}  // namespace ctrd

@@ -1,0 +1,171 @@
+#include "snapshots-api.h"
+
+#include <string>
+
+#include <kj/debug.h>
+
+#include <common/errors.h>
+#include <common/filters.h>
+
+namespace ctrd {
+
+kj::String NamespaceSnapshots::toStore(kj::StringPtr key) {
+  if (key.size() == 0) return kj::str();
+  return kj::str(prefix, key);
+}
+
+kj::String NamespaceSnapshots::fromStore(kj::StringPtr key) {
+  return kj::str(key.startsWith(prefix) ? key.slice(prefix.size()) : key);
+}
+
+void NamespaceSnapshots::stripInfo(schema::SnapshotInfo::Builder info) {
+  info.setName(fromStore(info.getName()));
+  info.setParent(fromStore(info.getParent()));
+}
+
+kj::Promise<void> NamespaceSnapshots::unprefixErrors(kj::Promise<void> promise) {
+  // Errors name the store's keys; the caller knows only its own.
+  return promise.catch_([this](kj::Exception&& e) -> kj::Promise<void> {
+    std::string text = errorMessage(e).cStr();
+    std::string needle = std::string("\"") + prefix.cStr();
+    for (size_t at; (at = text.find(needle)) != std::string::npos;) {
+      text.replace(at + 1, prefix.size(), "");
+    }
+    return kj::Exception(e.getType(), e.getFile(), e.getLine(), kj::str(text.c_str()));
+  });
+}
+
+kj::Promise<void> NamespaceSnapshots::prepare(PrepareContext context) {
+  auto p = context.getParams();
+  auto req = inner.prepareRequest();
+  req.setKey(toStore(p.getKey()));
+  req.setParent(toStore(p.getParent()));
+  req.setLabels(p.getLabels());
+  return unprefixErrors(req.send().then([context](auto r) mutable {
+    context.getResults().setMounts(r.getMounts());
+  }));
+}
+
+kj::Promise<void> NamespaceSnapshots::view(ViewContext context) {
+  auto p = context.getParams();
+  auto req = inner.viewRequest();
+  req.setKey(toStore(p.getKey()));
+  req.setParent(toStore(p.getParent()));
+  req.setLabels(p.getLabels());
+  return unprefixErrors(req.send().then([context](auto r) mutable {
+    context.getResults().setMounts(r.getMounts());
+  }));
+}
+
+kj::Promise<void> NamespaceSnapshots::mounts(MountsContext context) {
+  auto req = inner.mountsRequest();
+  req.setKey(toStore(context.getParams().getKey()));
+  return unprefixErrors(req.send().then([context](auto r) mutable {
+    context.getResults().setMounts(r.getMounts());
+  }));
+}
+
+kj::Promise<void> NamespaceSnapshots::commit(CommitContext context) {
+  auto p = context.getParams();
+  auto req = inner.commitRequest();
+  req.setName(toStore(p.getName()));
+  req.setKey(toStore(p.getKey()));
+  req.setLabels(p.getLabels());
+  return unprefixErrors(req.send().ignoreResult());
+}
+
+kj::Promise<void> NamespaceSnapshots::remove(RemoveContext context) {
+  auto req = inner.removeRequest();
+  req.setKey(toStore(context.getParams().getKey()));
+  return unprefixErrors(req.send().ignoreResult());
+}
+
+kj::Promise<void> NamespaceSnapshots::stat(StatContext context) {
+  auto req = inner.statRequest();
+  req.setKey(toStore(context.getParams().getKey()));
+  return unprefixErrors(req.send().then([this, context](auto r) mutable {
+    context.getResults().setInfo(r.getInfo());
+    stripInfo(context.getResults().getInfo());
+  }));
+}
+
+kj::Promise<void> NamespaceSnapshots::update(UpdateContext context) {
+  auto p = context.getParams();
+  auto req = inner.updateRequest();
+  req.setKey(toStore(p.getKey()));
+  req.setLabels(p.getLabels());
+  req.setFieldpaths(p.getFieldpaths());
+  return unprefixErrors(req.send().then([this, context](auto r) mutable {
+    context.getResults().setInfo(r.getInfo());
+    stripInfo(context.getResults().getInfo());
+  }));
+}
+
+kj::Promise<void> NamespaceSnapshots::usage(UsageContext context) {
+  auto req = inner.usageRequest();
+  req.setKey(toStore(context.getParams().getKey()));
+  return unprefixErrors(req.send().then([context](auto r) mutable {
+    context.getResults().setUsage(r.getUsage());
+  }));
+}
+
+kj::Promise<void> NamespaceSnapshots::list(ListContext context) {
+  auto filter = Filter::parse(context.getParams().getFilters());
+  return inner.listRequest().send().then(
+      [this, context, filter = kj::mv(filter)](auto r) mutable {
+        // The store lists every namespace: keep ours, filter on our names.
+        kj::Vector<schema::SnapshotInfo::Reader> mine;
+        for (auto info : r.getInfos()) {
+          if (!info.getName().startsWith(prefix)) continue;
+          auto name = fromStore(info.getName());
+          auto parent = fromStore(info.getParent());
+          FieldLookup fields = [&](kj::ArrayPtr<const kj::String> path) -> kj::Maybe<kj::String> {
+            if (path.size() == 1 && path[0] == "name") return kj::str(name);
+            if (path.size() == 1 && path[0] == "parent") return kj::str(parent);
+            if (path.size() == 1 && path[0] == "kind") {
+              switch (info.getKind()) {
+                case schema::Kind::ACTIVE: return kj::str("active");
+                case schema::Kind::VIEW: return kj::str("view");
+                case schema::Kind::COMMITTED: return kj::str("committed");
+                default: return kj::str("unknown");
+              }
+            }
+            if (path.size() >= 2 && path[0] == "labels") {
+              auto key = kj::strArray(path.slice(1, path.size()), ".");
+              for (auto l : info.getLabels()) {
+                if (l.getKey() == key) return kj::str(l.getValue());
+              }
+            }
+            return nullptr;
+          };
+          if (filter.matches(fields)) mine.add(info);
+        }
+        auto out = context.getResults().initInfos(mine.size());
+        for (size_t i = 0; i < mine.size(); i++) {
+          out.setWithCaveats(i, mine[i]);
+          stripInfo(out[i]);
+        }
+      });
+}
+
+kj::Promise<void> NamespaceSnapshots::cleanup(CleanupContext) {
+  return inner.cleanupRequest().send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceSnapshots::writableDir(WritableDirContext context) {
+  auto req = inner.writableDirRequest();
+  req.setKey(toStore(context.getParams().getKey()));
+  return unprefixErrors(req.send().then([context](auto r) mutable {
+    context.getResults().setDir(r.getDir());
+    context.getResults().setParents(r.getParents());
+  }));
+}
+
+schema::Snapshots::Client namespaceSnapshots(kj::StringPtr ns, kj::StringPtr snapshotter,
+                                             ServiceProcess& service) {
+  auto req = service.client<schema::SnapshotStore>().snapshotterRequest();
+  req.setName(snapshotter.size() > 0 ? snapshotter : "overlayfs"_kj);
+  return kj::heap<NamespaceSnapshots>(ns, req.send().getSnapshots());
+}
+
+}  // namespace ctrd
