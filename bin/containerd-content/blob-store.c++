@@ -474,7 +474,8 @@ int64_t Ingest::appendFrom(int source, const std::atomic<bool>& cancelled) {
   }
   pipeline.drain();
   saveHash();
-  if (cancelled.load()) throwError(ErrorKind::UNAVAILABLE, kj::str("ingest ref ", ref, " cancelled"));
+  if (cancelled.load())
+    throwError(ErrorKind::UNAVAILABLE, kj::str("ingest ref ", ref, " cancelled"));
   return written;
 }
 

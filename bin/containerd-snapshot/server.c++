@@ -1,13 +1,11 @@
 #include "server.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <sys/stat.h>
-
-#include <kj/debug.h>
-
 #include <common/errors.h>
 #include <common/filters.h>
+#include <ctype.h>
+#include <errno.h>
+#include <kj/debug.h>
+#include <sys/stat.h>
 
 namespace ctrd {
 
@@ -65,8 +63,8 @@ public:
 
   kj::Promise<void> prepare(PrepareContext context) override {
     auto p = context.getParams();
-    auto mounts = s.prepare(p.getKey(), p.getParent(), readLabels(p.getLabels()),
-                            schema::Kind::ACTIVE);
+    auto mounts =
+        s.prepare(p.getKey(), p.getParent(), readLabels(p.getLabels()), schema::Kind::ACTIVE);
     fillMounts(context.getResults().initMounts(mounts.size()), mounts);
     return kj::READY_NOW;
   }

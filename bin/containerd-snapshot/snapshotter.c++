@@ -1,18 +1,16 @@
 #include "snapshotter.h"
 
+#include <common/errors.h>
+#include <common/log.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
-
-#include <common/errors.h>
-#include <common/log.h>
 
 namespace ctrd {
 namespace {
@@ -56,10 +54,14 @@ bool overlayIndexSwitchExists() {
 
 kj::StringPtr kindName(schema::Kind kind) {
   switch (kind) {
-    case schema::Kind::VIEW: return "View";
-    case schema::Kind::ACTIVE: return "Active";
-    case schema::Kind::COMMITTED: return "Committed";
-    default: return "Unknown";
+    case schema::Kind::VIEW:
+      return "View";
+    case schema::Kind::ACTIVE:
+      return "Active";
+    case schema::Kind::COMMITTED:
+      return "Committed";
+    default:
+      return "Unknown";
   }
 }
 
@@ -69,12 +71,13 @@ Snapshotter::Snapshotter(SnapshotDriver driver, kj::AutoCloseFd dirParam, kj::St
       path(kj::mv(pathParam)),
       db(kj::str(path, "/metadata.db")),
       indexOff(overlayIndexSwitchExists()) {
-  db.exec("CREATE TABLE IF NOT EXISTS snapshots ("
-          " id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,"
-          " parent INTEGER REFERENCES snapshots(id), kind INTEGER NOT NULL,"
-          " labels TEXT NOT NULL DEFAULT '{}', created INTEGER NOT NULL,"
-          " updated INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
-          " inodes INTEGER NOT NULL DEFAULT 0)");
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS snapshots ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,"
+      " parent INTEGER REFERENCES snapshots(id), kind INTEGER NOT NULL,"
+      " labels TEXT NOT NULL DEFAULT '{}', created INTEGER NOT NULL,"
+      " updated INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
+      " inodes INTEGER NOT NULL DEFAULT 0)");
   size_t removed = cleanup();
   if (removed > 0) logInfo(name(), ": removed ", removed, " directories left by a crash");
 }
@@ -83,7 +86,9 @@ kj::StringPtr Snapshotter::name() const {
   return driver == SnapshotDriver::OVERLAY ? "overlayfs"_kj : "native"_kj;
 }
 
-kj::String Snapshotter::fsPath(int64_t id) { return kj::str(path, "/", id, "/fs"); }
+kj::String Snapshotter::fsPath(int64_t id) {
+  return kj::str(path, "/", id, "/fs");
+}
 
 kj::Maybe<SnapshotRecord> Snapshotter::tryGet(kj::StringPtr key) {
   validateKey(key);
@@ -94,7 +99,9 @@ kj::Maybe<SnapshotRecord> Snapshotter::tryGet(kj::StringPtr key) {
 }
 
 SnapshotRecord Snapshotter::stat(kj::StringPtr key) {
-  KJ_IF_MAYBE(r, tryGet(key)) { return kj::mv(*r); }
+  KJ_IF_MAYBE(r, tryGet(key)) {
+    return kj::mv(*r);
+  }
   throwError(ErrorKind::NOT_FOUND, kj::str("snapshot \"", key, "\""));
 }
 
@@ -138,7 +145,9 @@ kj::Vector<MountSpec> Snapshotter::mountsFor(const SnapshotRecord& record) {
     m.options.add(kj::str("workdir=", path, "/", record.id, "/work"));
     m.options.add(kj::str("upperdir=", fsPath(record.id)));
   }
-  auto lowers = KJ_MAP(id, parents) { return fsPath(id); };
+  auto lowers = KJ_MAP(id, parents) {
+    return fsPath(id);
+  };
   m.options.add(kj::str("lowerdir=", kj::strArray(lowers, ":")));
   out.add(kj::mv(m));
   return out;
@@ -149,7 +158,8 @@ kj::Vector<MountSpec> Snapshotter::prepare(kj::StringPtr key, kj::StringPtr pare
   validateKey(key);
   validateLabels(labels);
   Transaction txn(db);
-  if (tryGet(key) != nullptr) throwError(ErrorKind::ALREADY_EXISTS, kj::str("snapshot \"", key, "\""));
+  if (tryGet(key) != nullptr)
+    throwError(ErrorKind::ALREADY_EXISTS, kj::str("snapshot \"", key, "\""));
   kj::Maybe<SnapshotRecord> parentRecord;
   if (parent.size() > 0) {
     KJ_IF_MAYBE(p, tryGet(parent)) {
@@ -209,8 +219,9 @@ kj::Vector<MountSpec> Snapshotter::mounts(kj::StringPtr key) {
   auto record = stat(key);
   if (record.kind == schema::Kind::COMMITTED) {
     throwError(ErrorKind::FAILED_PRECONDITION,
-               kj::str("snapshot \"", key, "\" is committed; only active and view snapshots "
-                                           "have mounts"));
+               kj::str("snapshot \"", key,
+                       "\" is committed; only active and view snapshots "
+                       "have mounts"));
   }
   return mountsFor(record);
 }
@@ -225,7 +236,8 @@ void Snapshotter::commit(kj::StringPtr name, kj::StringPtr key, Labels labels) {
                kj::str("snapshot \"", key, "\" is ", kindName(record.kind),
                        ", only an active snapshot can be committed"));
   }
-  if (tryGet(name) != nullptr) throwError(ErrorKind::ALREADY_EXISTS, kj::str("snapshot \"", name, "\""));
+  if (tryGet(name) != nullptr)
+    throwError(ErrorKind::ALREADY_EXISTS, kj::str("snapshot \"", name, "\""));
   auto fs = openDirectory(dir, kj::str(record.id, "/fs"));
   auto usage = diskUsage(fs);
   if (labels.size() == 0) labels = kj::mv(record.labels);

@@ -8,15 +8,13 @@
 // (run at every start) deletes.
 #pragma once
 
-#include <stdint.h>
-
+#include <common/labels.h>
+#include <common/sqlite.h>
 #include <kj/io.h>
 #include <kj/string.h>
 #include <kj/vector.h>
-
-#include <common/labels.h>
-#include <common/sqlite.h>
 #include <schema/snapshots.capnp.h>
+#include <stdint.h>
 
 #include "tree.h"
 

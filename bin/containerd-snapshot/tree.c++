@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -13,9 +15,6 @@
 #include <set>
 #include <string>
 #include <utility>
-
-#include <kj/debug.h>
-#include <kj/vector.h>
 
 namespace ctrd {
 namespace {
@@ -88,9 +87,9 @@ void copyEntry(int from, int to, kj::StringPtr name, LinkMap& links,
       int in, out;
       KJ_SYSCALL(in = openat(from, name.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC), name);
       kj::AutoCloseFd inFd(in);
-      KJ_SYSCALL(out = openat(to, name.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                              0600),
-                 name);
+      KJ_SYSCALL(
+          out = openat(to, name.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600),
+          name);
       kj::AutoCloseFd outFd(out);
       for (off_t left = st.st_size; left > 0;) {
         ssize_t n = copy_file_range(in, nullptr, out, nullptr, left, 0);

@@ -2,10 +2,9 @@
 // Every call is relative to an fd and never follows a symlink out of the tree.
 #pragma once
 
-#include <stdint.h>
-
 #include <kj/io.h>
 #include <kj/string.h>
+#include <stdint.h>
 
 namespace ctrd {
 

@@ -12,10 +12,11 @@ ContentRecord contentRecord(Statement& s) {
 }  // namespace
 
 MetadataStore::MetadataStore(kj::StringPtr path) : db(path) {
-  db.exec("CREATE TABLE IF NOT EXISTS content ("
-          " namespace TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
-          " labels TEXT NOT NULL DEFAULT '{}', created INTEGER NOT NULL, updated INTEGER NOT NULL,"
-          " PRIMARY KEY (namespace, digest))");
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS content ("
+      " namespace TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
+      " labels TEXT NOT NULL DEFAULT '{}', created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+      " PRIMARY KEY (namespace, digest))");
   db.exec("CREATE INDEX IF NOT EXISTS content_by_digest ON content (digest)");
 }
 

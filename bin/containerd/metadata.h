@@ -1,13 +1,11 @@
 // meta.db: what each namespace holds. Owned by the supervisor alone.
 #pragma once
 
-#include <stdint.h>
-
-#include <kj/string.h>
-#include <kj/vector.h>
-
 #include <common/labels.h>
 #include <common/sqlite.h>
+#include <kj/string.h>
+#include <kj/vector.h>
+#include <stdint.h>
 
 namespace ctrd {
 

@@ -1,11 +1,10 @@
 #include "snapshots-api.h"
 
-#include <string>
-
-#include <kj/debug.h>
-
 #include <common/errors.h>
 #include <common/filters.h>
+#include <kj/debug.h>
+
+#include <string>
 
 namespace ctrd {
 
@@ -41,9 +40,8 @@ kj::Promise<void> NamespaceSnapshots::prepare(PrepareContext context) {
   req.setKey(toStore(p.getKey()));
   req.setParent(toStore(p.getParent()));
   req.setLabels(p.getLabels());
-  return unprefixErrors(req.send().then([context](auto r) mutable {
-    context.getResults().setMounts(r.getMounts());
-  }));
+  return unprefixErrors(req.send().then(
+      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); }));
 }
 
 kj::Promise<void> NamespaceSnapshots::view(ViewContext context) {
@@ -52,17 +50,15 @@ kj::Promise<void> NamespaceSnapshots::view(ViewContext context) {
   req.setKey(toStore(p.getKey()));
   req.setParent(toStore(p.getParent()));
   req.setLabels(p.getLabels());
-  return unprefixErrors(req.send().then([context](auto r) mutable {
-    context.getResults().setMounts(r.getMounts());
-  }));
+  return unprefixErrors(req.send().then(
+      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); }));
 }
 
 kj::Promise<void> NamespaceSnapshots::mounts(MountsContext context) {
   auto req = inner.mountsRequest();
   req.setKey(toStore(context.getParams().getKey()));
-  return unprefixErrors(req.send().then([context](auto r) mutable {
-    context.getResults().setMounts(r.getMounts());
-  }));
+  return unprefixErrors(req.send().then(
+      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); }));
 }
 
 kj::Promise<void> NamespaceSnapshots::commit(CommitContext context) {
@@ -104,48 +100,50 @@ kj::Promise<void> NamespaceSnapshots::update(UpdateContext context) {
 kj::Promise<void> NamespaceSnapshots::usage(UsageContext context) {
   auto req = inner.usageRequest();
   req.setKey(toStore(context.getParams().getKey()));
-  return unprefixErrors(req.send().then([context](auto r) mutable {
-    context.getResults().setUsage(r.getUsage());
-  }));
+  return unprefixErrors(
+      req.send().then([context](auto r) mutable { context.getResults().setUsage(r.getUsage()); }));
 }
 
 kj::Promise<void> NamespaceSnapshots::list(ListContext context) {
   auto filter = Filter::parse(context.getParams().getFilters());
-  return inner.listRequest().send().then(
-      [this, context, filter = kj::mv(filter)](auto r) mutable {
-        // The store lists every namespace: keep ours, filter on our names.
-        kj::Vector<schema::SnapshotInfo::Reader> mine;
-        for (auto info : r.getInfos()) {
-          if (!info.getName().startsWith(prefix)) continue;
-          auto name = fromStore(info.getName());
-          auto parent = fromStore(info.getParent());
-          FieldLookup fields = [&](kj::ArrayPtr<const kj::String> path) -> kj::Maybe<kj::String> {
-            if (path.size() == 1 && path[0] == "name") return kj::str(name);
-            if (path.size() == 1 && path[0] == "parent") return kj::str(parent);
-            if (path.size() == 1 && path[0] == "kind") {
-              switch (info.getKind()) {
-                case schema::Kind::ACTIVE: return kj::str("active");
-                case schema::Kind::VIEW: return kj::str("view");
-                case schema::Kind::COMMITTED: return kj::str("committed");
-                default: return kj::str("unknown");
-              }
-            }
-            if (path.size() >= 2 && path[0] == "labels") {
-              auto key = kj::strArray(path.slice(1, path.size()), ".");
-              for (auto l : info.getLabels()) {
-                if (l.getKey() == key) return kj::str(l.getValue());
-              }
-            }
-            return nullptr;
-          };
-          if (filter.matches(fields)) mine.add(info);
+  return inner.listRequest().send().then([this, context, filter = kj::mv(filter)](auto r) mutable {
+    // The store lists every namespace: keep ours, filter on our names.
+    kj::Vector<schema::SnapshotInfo::Reader> mine;
+    for (auto info : r.getInfos()) {
+      if (!info.getName().startsWith(prefix)) continue;
+      auto name = fromStore(info.getName());
+      auto parent = fromStore(info.getParent());
+      FieldLookup fields = [&](kj::ArrayPtr<const kj::String> path) -> kj::Maybe<kj::String> {
+        if (path.size() == 1 && path[0] == "name") return kj::str(name);
+        if (path.size() == 1 && path[0] == "parent") return kj::str(parent);
+        if (path.size() == 1 && path[0] == "kind") {
+          switch (info.getKind()) {
+            case schema::Kind::ACTIVE:
+              return kj::str("active");
+            case schema::Kind::VIEW:
+              return kj::str("view");
+            case schema::Kind::COMMITTED:
+              return kj::str("committed");
+            default:
+              return kj::str("unknown");
+          }
         }
-        auto out = context.getResults().initInfos(mine.size());
-        for (size_t i = 0; i < mine.size(); i++) {
-          out.setWithCaveats(i, mine[i]);
-          stripInfo(out[i]);
+        if (path.size() >= 2 && path[0] == "labels") {
+          auto key = kj::strArray(path.slice(1, path.size()), ".");
+          for (auto l : info.getLabels()) {
+            if (l.getKey() == key) return kj::str(l.getValue());
+          }
         }
-      });
+        return nullptr;
+      };
+      if (filter.matches(fields)) mine.add(info);
+    }
+    auto out = context.getResults().initInfos(mine.size());
+    for (size_t i = 0; i < mine.size(); i++) {
+      out.setWithCaveats(i, mine[i]);
+      stripInfo(out[i]);
+    }
+  });
 }
 
 kj::Promise<void> NamespaceSnapshots::cleanup(CleanupContext) {

@@ -5,7 +5,6 @@
 
 #include <map>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -16,10 +15,14 @@ namespace {
 
 const char* kindText(schema::Kind kind) {
   switch (kind) {
-    case schema::Kind::ACTIVE: return "Active";
-    case schema::Kind::VIEW: return "View";
-    case schema::Kind::COMMITTED: return "Committed";
-    default: return "Unknown";
+    case schema::Kind::ACTIVE:
+      return "Active";
+    case schema::Kind::VIEW:
+      return "View";
+    case schema::Kind::COMMITTED:
+      return "Committed";
+    default:
+      return "Unknown";
   }
 }
 
@@ -70,18 +73,21 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
 
   auto* ls = snapshots->add_subcommand("list", "list snapshots");
   ls->alias("ls");
-  commands.push_back({ls, [open](DaemonClient& client) {
-    auto infosResponse = open(client).listRequest().send().wait(client.waitScope());
-    auto infos = infosResponse.getInfos();
-    Table table({"KEY", "PARENT", "KIND"});
-    for (auto i : infos) table.add({i.getName().cStr(), i.getParent().cStr(), kindText(i.getKind())});
-    table.print();
-  }});
+  commands.push_back(
+      {ls, [open](DaemonClient& client) {
+         auto infosResponse = open(client).listRequest().send().wait(client.waitScope());
+         auto infos = infosResponse.getInfos();
+         Table table({"KEY", "PARENT", "KIND"});
+         for (auto i : infos)
+           table.add({i.getName().cStr(), i.getParent().cStr(), kindText(i.getKind())});
+         table.print();
+       }});
 
   for (bool isView : {false, true}) {
-    auto* cmd = snapshots->add_subcommand(isView ? "view" : "prepare",
-                                          isView ? "create a read-only snapshot from a committed snapshot"
-                                                 : "prepare a snapshot from a committed snapshot");
+    auto* cmd =
+        snapshots->add_subcommand(isView ? "view" : "prepare",
+                                  isView ? "create a read-only snapshot from a committed snapshot"
+                                         : "prepare a snapshot from a committed snapshot");
     auto key = std::make_shared<std::string>();
     auto parent = std::make_shared<std::string>();
     auto target = std::make_shared<std::string>();
@@ -92,43 +98,44 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
     cmd->add_option("--target,-t", *target, "print the mount command for this target");
     cmd->add_flag("--mounts", *showMounts, "print the mount command (target: /tmp/target)");
     cmd->add_option("--label", *labels, "labels to attach, key=value");
-    commands.push_back({cmd, [open, isView, key, parent, target, showMounts, labels](
-                                 DaemonClient& client) {
-      auto s = open(client);
-      capnp::List<schema::Mount>::Reader mounts;
-      if (isView) {
-        auto req = s.viewRequest();
-        req.setKey(key->c_str());
-        req.setParent(parent->c_str());
-        fillLabelArgs(*labels, req.initLabels(labels->size()));
-        auto response = req.send().wait(client.waitScope());
-        if (!target->empty() || *showMounts) {
-          printMounts(target->empty() ? "/tmp/target" : *target, response.getMounts());
-        }
-      } else {
-        auto req = s.prepareRequest();
-        req.setKey(key->c_str());
-        req.setParent(parent->c_str());
-        fillLabelArgs(*labels, req.initLabels(labels->size()));
-        auto response = req.send().wait(client.waitScope());
-        if (!target->empty() || *showMounts) {
-          printMounts(target->empty() ? "/tmp/target" : *target, response.getMounts());
-        }
-      }
-    }});
+    commands.push_back(
+        {cmd, [open, isView, key, parent, target, showMounts, labels](DaemonClient& client) {
+           auto s = open(client);
+           capnp::List<schema::Mount>::Reader mounts;
+           if (isView) {
+             auto req = s.viewRequest();
+             req.setKey(key->c_str());
+             req.setParent(parent->c_str());
+             fillLabelArgs(*labels, req.initLabels(labels->size()));
+             auto response = req.send().wait(client.waitScope());
+             if (!target->empty() || *showMounts) {
+               printMounts(target->empty() ? "/tmp/target" : *target, response.getMounts());
+             }
+           } else {
+             auto req = s.prepareRequest();
+             req.setKey(key->c_str());
+             req.setParent(parent->c_str());
+             fillLabelArgs(*labels, req.initLabels(labels->size()));
+             auto response = req.send().wait(client.waitScope());
+             if (!target->empty() || *showMounts) {
+               printMounts(target->empty() ? "/tmp/target" : *target, response.getMounts());
+             }
+           }
+         }});
   }
 
-  auto* commit = snapshots->add_subcommand("commit", "commit an active snapshot into the provided name");
+  auto* commit =
+      snapshots->add_subcommand("commit", "commit an active snapshot into the provided name");
   auto commitName = std::make_shared<std::string>();
   auto commitKey = std::make_shared<std::string>();
   commit->add_option("key", *commitName, "the committed snapshot's name")->required();
   commit->add_option("active", *commitKey, "the active snapshot")->required();
   commands.push_back({commit, [open, commitName, commitKey](DaemonClient& client) {
-    auto req = open(client).commitRequest();
-    req.setName(commitName->c_str());
-    req.setKey(commitKey->c_str());
-    req.send().wait(client.waitScope());
-  }});
+                        auto req = open(client).commitRequest();
+                        req.setName(commitName->c_str());
+                        req.setKey(commitKey->c_str());
+                        req.send().wait(client.waitScope());
+                      }});
 
   auto* rm = snapshots->add_subcommand("delete", "remove snapshots");
   rm->alias("rm");
@@ -137,33 +144,34 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
   auto rmKeys = std::make_shared<std::vector<std::string>>();
   rm->add_option("keys", *rmKeys, "snapshots to remove")->required();
   commands.push_back({rm, [open, rmKeys](DaemonClient& client) {
-    auto s = open(client);
-    for (auto& k : *rmKeys) {
-      auto req = s.removeRequest();
-      req.setKey(k.c_str());
-      req.send().wait(client.waitScope());
-    }
-  }});
+                        auto s = open(client);
+                        for (auto& k : *rmKeys) {
+                          auto req = s.removeRequest();
+                          req.setKey(k.c_str());
+                          req.send().wait(client.waitScope());
+                        }
+                      }});
 
   auto* info = snapshots->add_subcommand("info", "get info about a snapshot");
   auto infoKey = std::make_shared<std::string>();
   info->add_option("key", *infoKey, "the snapshot")->required();
   commands.push_back({info, [open, infoKey](DaemonClient& client) {
-    auto req = open(client).statRequest();
-    req.setKey(infoKey->c_str());
-    auto iResponse = req.send().wait(client.waitScope());
-    auto i = iResponse.getInfo();
-    nlohmann::ordered_json out;
-    out["Kind"] = kindText(i.getKind());
-    out["Name"] = i.getName().cStr();
-    if (i.getParent().size() > 0) out["Parent"] = i.getParent().cStr();
-    if (i.getLabels().size() > 0) {
-      for (auto l : i.getLabels()) out["Labels"][l.getKey().cStr()] = l.getValue().cStr();
-    }
-    out["Created"] = rfc3339(i.getCreatedAt());
-    out["Updated"] = rfc3339(i.getUpdatedAt());
-    printf("%s\n", out.dump(4).c_str());
-  }});
+                        auto req = open(client).statRequest();
+                        req.setKey(infoKey->c_str());
+                        auto iResponse = req.send().wait(client.waitScope());
+                        auto i = iResponse.getInfo();
+                        nlohmann::ordered_json out;
+                        out["Kind"] = kindText(i.getKind());
+                        out["Name"] = i.getName().cStr();
+                        if (i.getParent().size() > 0) out["Parent"] = i.getParent().cStr();
+                        if (i.getLabels().size() > 0) {
+                          for (auto l : i.getLabels())
+                            out["Labels"][l.getKey().cStr()] = l.getValue().cStr();
+                        }
+                        out["Created"] = rfc3339(i.getCreatedAt());
+                        out["Updated"] = rfc3339(i.getUpdatedAt());
+                        printf("%s\n", out.dump(4).c_str());
+                      }});
 
   auto* mounts = snapshots->add_subcommand("mounts", "mount gets mount commands for the snapshots");
   mounts->alias("m");
@@ -173,26 +181,28 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
   mounts->add_option("target", *mountTarget, "where to mount")->required();
   mounts->add_option("key", *mountKey, "the snapshot")->required();
   commands.push_back({mounts, [open, mountTarget, mountKey](DaemonClient& client) {
-    auto req = open(client).mountsRequest();
-    req.setKey(mountKey->c_str());
-    auto response = req.send().wait(client.waitScope());
-    printMounts(*mountTarget, response.getMounts());
-  }});
+                        auto req = open(client).mountsRequest();
+                        req.setKey(mountKey->c_str());
+                        auto response = req.send().wait(client.waitScope());
+                        printMounts(*mountTarget, response.getMounts());
+                      }});
 
   auto* tree = snapshots->add_subcommand("tree", "display tree view of snapshot branches");
-  commands.push_back({tree, [open](DaemonClient& client) {
-    auto infosResponse = open(client).listRequest().send().wait(client.waitScope());
-    auto infos = infosResponse.getInfos();
-    std::multimap<std::string, std::string> children;
-    for (auto i : infos) children.emplace(i.getParent().cStr(), i.getName().cStr());
-    std::function<void(const std::string&, int)> print = [&](const std::string& name, int depth) {
-      printf("%*s%s%s\n", depth * 2, "", depth > 0 ? "\\_ " : "", name.c_str());
-      auto range = children.equal_range(name);
-      for (auto it = range.first; it != range.second; ++it) print(it->second, depth + 1);
-    };
-    auto roots = children.equal_range("");
-    for (auto it = roots.first; it != roots.second; ++it) print(it->second, 0);
-  }});
+  commands.push_back(
+      {tree, [open](DaemonClient& client) {
+         auto infosResponse = open(client).listRequest().send().wait(client.waitScope());
+         auto infos = infosResponse.getInfos();
+         std::multimap<std::string, std::string> children;
+         for (auto i : infos) children.emplace(i.getParent().cStr(), i.getName().cStr());
+         std::function<void(const std::string&, int)> print = [&](const std::string& name,
+                                                                  int depth) {
+           printf("%*s%s%s\n", depth * 2, "", depth > 0 ? "\\_ " : "", name.c_str());
+           auto range = children.equal_range(name);
+           for (auto it = range.first; it != range.second; ++it) print(it->second, depth + 1);
+         };
+         auto roots = children.equal_range("");
+         for (auto it = roots.first; it != roots.second; ++it) print(it->second, 0);
+       }});
 
   auto* usage = snapshots->add_subcommand("usage", "usage snapshots");
   auto usageKeys = std::make_shared<std::vector<std::string>>();
@@ -200,43 +210,45 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
   usage->add_option("keys", *usageKeys, "snapshots (default: all)");
   usage->add_flag("-b", *bytes, "display size in bytes");
   commands.push_back({usage, [open, usageKeys, bytes](DaemonClient& client) {
-    auto s = open(client);
-    std::vector<std::string> keys = *usageKeys;
-    if (keys.empty()) {
-      auto listed = s.listRequest().send().wait(client.waitScope());
-      for (auto i : listed.getInfos()) {
-        keys.push_back(i.getName().cStr());
-      }
-    }
-    Table table({"KEY", "SIZE", "INODES"});
-    for (auto& k : keys) {
-      auto req = s.usageRequest();
-      req.setKey(k.c_str());
-      auto uResponse = req.send().wait(client.waitScope());
-      auto u = uResponse.getUsage();
-      table.add({k, *bytes ? std::to_string(u.getSize()) : humanSize(u.getSize()),
-                 std::to_string(u.getInodes())});
-    }
-    table.print();
-  }});
+                        auto s = open(client);
+                        std::vector<std::string> keys = *usageKeys;
+                        if (keys.empty()) {
+                          auto listed = s.listRequest().send().wait(client.waitScope());
+                          for (auto i : listed.getInfos()) {
+                            keys.push_back(i.getName().cStr());
+                          }
+                        }
+                        Table table({"KEY", "SIZE", "INODES"});
+                        for (auto& k : keys) {
+                          auto req = s.usageRequest();
+                          req.setKey(k.c_str());
+                          auto uResponse = req.send().wait(client.waitScope());
+                          auto u = uResponse.getUsage();
+                          table.add({k,
+                                     *bytes ? std::to_string(u.getSize()) : humanSize(u.getSize()),
+                                     std::to_string(u.getInodes())});
+                        }
+                        table.print();
+                      }});
 
   auto* label = snapshots->add_subcommand("label", "add labels to a snapshot");
   auto labelKey = std::make_shared<std::string>();
   auto labelArgs = std::make_shared<std::vector<std::string>>();
   label->add_option("key", *labelKey, "the snapshot")->required();
   label->add_option("labels", *labelArgs, "key=value; key= removes the label");
-  commands.push_back({label, [open, labelKey, labelArgs](DaemonClient& client) {
-    auto req = open(client).updateRequest();
-    req.setKey(labelKey->c_str());
-    fillLabelArgs(*labelArgs, req.initLabels(labelArgs->size()));
-    auto paths = req.initFieldpaths(labelArgs->size());
-    for (size_t i = 0; i < labelArgs->size(); i++) {
-      paths.set(i, ("labels." + (*labelArgs)[i].substr(0, (*labelArgs)[i].find('='))).c_str());
-    }
-    auto infoResponse = req.send().wait(client.waitScope());
-    auto info = infoResponse.getInfo();
-    for (auto l : info.getLabels()) printf("%s=%s\n", l.getKey().cStr(), l.getValue().cStr());
-  }});
+  commands.push_back(
+      {label, [open, labelKey, labelArgs](DaemonClient& client) {
+         auto req = open(client).updateRequest();
+         req.setKey(labelKey->c_str());
+         fillLabelArgs(*labelArgs, req.initLabels(labelArgs->size()));
+         auto paths = req.initFieldpaths(labelArgs->size());
+         for (size_t i = 0; i < labelArgs->size(); i++) {
+           paths.set(i, ("labels." + (*labelArgs)[i].substr(0, (*labelArgs)[i].find('='))).c_str());
+         }
+         auto infoResponse = req.send().wait(client.waitScope());
+         auto info = infoResponse.getInfo();
+         for (auto l : info.getLabels()) printf("%s=%s\n", l.getKey().cStr(), l.getValue().cStr());
+       }});
 }
 
 }  // namespace ctrd::ctr

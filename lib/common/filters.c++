@@ -159,7 +159,9 @@ Filter Filter::parse(kj::ArrayPtr<const kj::StringPtr> filters) {
 }
 
 Filter Filter::parse(capnp::List<capnp::Text>::Reader filters) {
-  auto ptrs = KJ_MAP(t, filters) -> kj::StringPtr { return t; };
+  auto ptrs = KJ_MAP(t, filters)->kj::StringPtr {
+    return t;
+  };
   return parse(ptrs);
 }
 

@@ -1,10 +1,9 @@
 #include "labels.h"
 
+#include <kj/vector.h>
 #include <string.h>
 
 #include <nlohmann/json.hpp>
-
-#include <kj/vector.h>
 
 #include "errors.h"
 
@@ -13,8 +12,9 @@ namespace ctrd {
 constexpr size_t MAX_LABEL_SIZE = 4096;
 
 void setLabel(Labels& labels, kj::String key, kj::String value) {
-  labels.upsert(kj::mv(key), kj::mv(value),
-                [](kj::String& existing, kj::String&& replacement) { existing = kj::mv(replacement); });
+  labels.upsert(kj::mv(key), kj::mv(value), [](kj::String& existing, kj::String&& replacement) {
+    existing = kj::mv(replacement);
+  });
 }
 
 void validateLabels(const Labels& labels) {
@@ -59,8 +59,8 @@ Labels decodeLabels(kj::StringPtr text) {
   return out;
 }
 
-void updateLabels(Labels& labels, const Labels& given,
-                  capnp::List<capnp::Text>::Reader fieldpaths, kj::StringPtr subject) {
+void updateLabels(Labels& labels, const Labels& given, capnp::List<capnp::Text>::Reader fieldpaths,
+                  kj::StringPtr subject) {
   auto copy = [](const Labels& from) {
     Labels out;
     for (auto& e : from) setLabel(out, kj::str(e.key), kj::str(e.value));

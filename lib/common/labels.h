@@ -4,7 +4,6 @@
 #include <capnp/list.h>
 #include <kj/map.h>
 #include <kj/string.h>
-
 #include <schema/types.capnp.h>
 
 namespace ctrd {
@@ -24,8 +23,8 @@ kj::String encodeLabels(const Labels& labels);
 Labels decodeLabels(kj::StringPtr json);
 // As stored in a database column: a JSON object.
 
-void updateLabels(Labels& labels, const Labels& given,
-                  capnp::List<capnp::Text>::Reader fieldpaths, kj::StringPtr subject);
+void updateLabels(Labels& labels, const Labels& given, capnp::List<capnp::Text>::Reader fieldpaths,
+                  kj::StringPtr subject);
 // containerd's Update with a field mask: no paths or "labels" replaces them all, "labels.KEY"
 // sets or (with an empty or missing value) removes one key. Any other path is an
 // `invalid argument` naming `subject`.

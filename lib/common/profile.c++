@@ -40,12 +40,13 @@ namespace {
       "newfstatat", "statx", "pipe2"
 
 // Reading and writing files beneath directories the service owns or was handed.
-#define CTRD_FILE_SYSCALLS                                                                    \
-  "openat", "openat2", "mkdirat", "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", \
-      "readlinkat", "getdents64", "fstatfs", "statfs", "fsync", "fdatasync", "syncfs", "sync_file_range",        \
-      "ftruncate", "fallocate", "fchmod", "fchmodat", "utimensat", "flock", "faccessat",      \
-      "faccessat2", "copy_file_range", "sendfile", "splice", "fgetxattr", "flistxattr",       \
-      "fsetxattr", "fremovexattr", "getxattr", "lgetxattr", "listxattr", "llistxattr"
+#define CTRD_FILE_SYSCALLS                                                                     \
+  "openat", "openat2", "mkdirat", "unlinkat", "renameat", "renameat2", "linkat", "symlinkat",  \
+      "readlinkat", "getdents64", "fstatfs", "statfs", "fsync", "fdatasync", "syncfs",         \
+      "sync_file_range", "ftruncate", "fallocate", "fchmod", "fchmodat", "utimensat", "flock", \
+      "faccessat", "faccessat2", "copy_file_range", "sendfile", "splice", "fgetxattr",         \
+      "flistxattr", "fsetxattr", "fremovexattr", "getxattr", "lgetxattr", "listxattr",         \
+      "llistxattr"
 
 // SQLite is path-based and calls the old forms directly.
 #define CTRD_SQLITE_SYSCALLS "unlink", "access", "readlink", "getcwd", "mkdir", "rmdir"
@@ -58,9 +59,9 @@ const kj::StringPtr CONTENT_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCA
                                           // The registry client: TCP and DNS.
                                           "socket", "connect", "bind", "sendmmsg", "recvmmsg",
                                           "clone"};
-const kj::StringPtr SNAPSHOT_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS,
-                                           CTRD_OWNER_SYSCALLS, CTRD_SQLITE_SYSCALLS, "mknodat",
-                                           "clone"};
+const kj::StringPtr SNAPSHOT_SYSCALLS[] = {
+    CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS, CTRD_OWNER_SYSCALLS,
+    CTRD_SQLITE_SYSCALLS,  "mknodat",          "clone"};
 const kj::StringPtr DIFF_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS,
                                        CTRD_OWNER_SYSCALLS, "mknodat", "clone"};
 

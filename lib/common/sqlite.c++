@@ -7,9 +7,8 @@
 namespace ctrd {
 
 Database::Database(kj::StringPtr pathParam) : path(kj::str(pathParam)) {
-  int rc = sqlite3_open_v2(path.cStr(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.cStr(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     auto msg = kj::str(db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
@@ -22,7 +21,9 @@ Database::Database(kj::StringPtr pathParam) : path(kj::str(pathParam)) {
   exec("PRAGMA foreign_keys=ON");
 }
 
-Database::~Database() noexcept(false) { sqlite3_close(db); }
+Database::~Database() noexcept(false) {
+  sqlite3_close(db);
+}
 
 void Database::exec(kj::StringPtr sql) {
   char* err = nullptr;
@@ -33,15 +34,21 @@ void Database::exec(kj::StringPtr sql) {
   }
 }
 
-int64_t Database::changes() { return sqlite3_changes(db); }
-int64_t Database::lastInsertId() { return sqlite3_last_insert_rowid(db); }
+int64_t Database::changes() {
+  return sqlite3_changes(db);
+}
+int64_t Database::lastInsertId() {
+  return sqlite3_last_insert_rowid(db);
+}
 
 Statement::Statement(Database& db, kj::StringPtr sql) : db(db) {
   int rc = sqlite3_prepare_v2(db.handle(), sql.cStr(), -1, &stmt, nullptr);
   KJ_ASSERT(rc == SQLITE_OK, "sqlite prepare", sql, sqlite3_errmsg(db.handle()));
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt); }
+Statement::~Statement() {
+  sqlite3_finalize(stmt);
+}
 
 void Statement::check(int rc) {
   KJ_ASSERT(rc == SQLITE_OK, "sqlite bind", sqlite3_errmsg(db.handle()));
@@ -78,11 +85,17 @@ kj::String Statement::text(int col) {
   return kj::str(p == nullptr ? "" : p);
 }
 
-int64_t Statement::integer(int col) { return sqlite3_column_int64(stmt, col); }
+int64_t Statement::integer(int col) {
+  return sqlite3_column_int64(stmt, col);
+}
 
-bool Statement::isNull(int col) { return sqlite3_column_type(stmt, col) == SQLITE_NULL; }
+bool Statement::isNull(int col) {
+  return sqlite3_column_type(stmt, col) == SQLITE_NULL;
+}
 
-Transaction::Transaction(Database& db) : db(db) { db.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Database& db) : db(db) {
+  db.exec("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction() noexcept(false) {
   if (!done) {

@@ -1,10 +1,9 @@
 // A thin SQLite layer: one connection in WAL mode, prepared statements, transactions.
 #pragma once
 
+#include <kj/string.h>
 #include <sqlite3.h>
 #include <stdint.h>
-
-#include <kj/string.h>
 
 namespace ctrd {
 

@@ -318,7 +318,11 @@ TEST_F(DaemonTest, ServiceTakesItsSocketFromSystemd) {
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(listen(fd, 8), 0);
   auto uid = std::to_string(SNAPSHOT_UID);
-  Standalone unit({binPath("containerd-snapshot"), "--uid", uid, "--gid", uid}, fd);
+  auto store = dir.path() + "/store";
+  ASSERT_EQ(mkdir(store.c_str(), 0700), 0);
+  ASSERT_EQ(chown(store.c_str(), SNAPSHOT_UID, SNAPSHOT_UID), 0);
+  Standalone unit({binPath("containerd-snapshot"), "--uid", uid, "--gid", uid, "--root", store},
+                  fd);
   close(fd);
   Daemon d(ServiceExtras{{"snapshot", "address = \"" + sock + "\""}});
   ASSERT_TRUE(d.start()) << d.log();
