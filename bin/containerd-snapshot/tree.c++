@@ -52,7 +52,9 @@ void copyXattrs(int from, int to, kj::StringPtr what) {
 void copyOwnerModeTimes(int parent, kj::StringPtr name, const struct stat& st, bool symlink) {
   KJ_SYSCALL(fchownat(parent, name.cStr(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW), name);
   // chown clears setuid/setgid: the mode comes after it.
-  if (!symlink) KJ_SYSCALL(fchmodat(parent, name.cStr(), st.st_mode & 07777, 0), name);
+  if (!symlink) {
+    KJ_SYSCALL(fchmodat(parent, name.cStr(), st.st_mode & 07777, 0), name);
+  }
   struct timespec times[2] = {st.st_atim, st.st_mtim};
   KJ_SYSCALL(utimensat(parent, name.cStr(), times, AT_SYMLINK_NOFOLLOW), name);
 }
