@@ -1,0 +1,51 @@
+# Shared by the benchmarks: start our daemon in a scratch root, start the peer, time, median.
+# Sourced; sets $scratch, $bin, $peer; `ours` and `theirs` run their ctr against their daemon.
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$top/build/bin
+peer=$(cd "$top/../shared/peer" 2>/dev/null && pwd || true)
+scratch=$(mktemp -d /tmp/bench-XXXXXX)
+chmod 755 "$scratch"
+daemon=
+peer_started=
+cleanup() {
+  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  [ -n "$peer_started" ] && "$peer/containerd.sh" clean >/dev/null 2>&1
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+now() { date +%s%N; }
+median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
+ms() { echo $(($1 / 1000000)); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+
+start_ours() {
+  cat > "$scratch/config.toml" <<CFG
+root = "$scratch/root"
+state = "$scratch/state"
+[services.content]
+uid = 64101
+gid = 64101
+[services.snapshot]
+uid = 64102
+gid = 64102
+[services.diff]
+uid = 64103
+gid = 64103
+CFG
+  "$bin/containerd" --config "$scratch/config.toml" 2>"$scratch/containerd.log" &
+  daemon=$!
+  for _ in $(seq 100); do ours version >/dev/null 2>&1 && return 0; sleep 0.1; done
+  cat "$scratch/containerd.log" >&2
+  return 1
+}
+ours() { "$bin/ctr" --address "$scratch/state/containerd.sock" "$@"; }
+
+have_peer() { [ -n "$peer" ] && command -v containerd >/dev/null && [ -x /usr/bin/ctr ]; }
+start_peer() {
+  "$peer/containerd.sh" start >/dev/null 2>&1 || return 1
+  peer_started=1
+  . "$peer/common.sh"
+}
+theirs() { /usr/bin/ctr --address "$CTRD_SOCK" "$@"; }
+no_peer() { echo "containerd (peer): not installed here; ../shared/peer/install-deps.sh installs it"; }
