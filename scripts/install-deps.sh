@@ -8,4 +8,5 @@ apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends \
   capnproto libcapnp-dev libssl-dev \
   libseccomp-dev libcap-dev \
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev \
-  libsqlite3-dev libgtest-dev
+  libsqlite3-dev libarchive-dev zlib1g-dev libzstd-dev python3 \
+  libgtest-dev

@@ -1,10 +1,11 @@
-// containerd-diff: layer apply and diff: serves its identity for now; apply and diff arrive with
-// the diff issue.
+// containerd-diff: applies layers beneath directory fds it is handed; the most confined process.
 #include <common/service-main.h>
+
+#include "server.h"
 
 int main(int argc, char** argv) {
   return ctrd::serviceMain(argc, argv, ctrd::ServiceKind::DIFF,
-                           [](ctrd::ServiceContext& context) -> capnp::Capability::Client {
-                             return kj::heap<ctrd::ServiceInfoServer>(context.profile);
+                           [](ctrd::ServiceContext&) -> capnp::Capability::Client {
+                             return kj::heap<ctrd::DifferServer>();
                            });
 }

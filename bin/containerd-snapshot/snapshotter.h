@@ -10,13 +10,12 @@
 
 #include <common/labels.h>
 #include <common/sqlite.h>
+#include <common/tree.h>
 #include <kj/io.h>
 #include <kj/string.h>
 #include <kj/vector.h>
 #include <schema/snapshots.capnp.h>
 #include <stdint.h>
-
-#include "tree.h"
 
 namespace ctrd {
 

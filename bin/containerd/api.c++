@@ -6,6 +6,7 @@
 #include <kj/debug.h>
 
 #include "content-api.h"
+#include "diff-api.h"
 #include "snapshots-api.h"
 
 namespace ctrd {
@@ -39,7 +40,12 @@ public:
   kj::Promise<void> containers(ContainersContext) override { return missing("containers"); }
   kj::Promise<void> tasks(TasksContext) override { return missing("tasks"); }
   kj::Promise<void> leases(LeasesContext) override { return missing("leases"); }
-  kj::Promise<void> diff(DiffContext) override { return missing("diff"); }
+  kj::Promise<void> diff(DiffContext context) override {
+    context.getResults().setDiff(kj::heap<NamespaceDiff>(
+        kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT),
+        backends.service(ServiceKind::SNAPSHOT), backends.service(ServiceKind::DIFF)));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> name(NameContext context) override {
     context.getResults().setName(name_);
     return kj::READY_NOW;

@@ -377,7 +377,9 @@ TEST_F(SnapshotsTest, MoreLayersThanAMountOptionCanCarry) {
     auto response = w.send().wait(client->waitScope());
     auto fd = response.getDir().getFd().wait(client->waitScope());
     int upper = -1;
-    KJ_IF_MAYBE(received, fd) { upper = *received; }
+    KJ_IF_MAYBE(received, fd) {
+      upper = *received;
+    }
     ASSERT_GE(upper, 0) << "writableDir carried no fd";
     int f = openat(upper, ("file-" + std::to_string(i)).c_str(), O_WRONLY | O_CREAT, 0644);
     ASSERT_GE(f, 0);

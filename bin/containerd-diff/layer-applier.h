@@ -1,0 +1,71 @@
+// Applies one layer tarball beneath a directory fd, never by path and never outside it.
+//
+// libarchive only parses; every file is made here with *at() calls relative to the target fd,
+// each parent resolved by the kernel with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS). An
+// entry that names "..", an absolute path, a hardlink to outside, a whiteout of "." or "..", or
+// whose parent is reached through a symlink that leaves the tree, fails the apply naming the
+// entry; nothing is written outside the target.
+#pragma once
+
+#include <kj/array.h>
+#include <kj/io.h>
+#include <kj/map.h>
+#include <kj/string.h>
+#include <kj/vector.h>
+#include <stdint.h>
+
+#include "layer-stream.h"
+
+struct archive;
+struct archive_entry;
+
+namespace ctrd {
+
+enum class WhiteoutStyle {
+  OVERLAY,  // an overlay upperdir: 0:0 character devices and user.overlay.opaque
+  DELETE,   // a plain tree (native snapshotter): whiteouts delete
+};
+
+class LayerApplier {
+public:
+  LayerApplier(int target, kj::ArrayPtr<const int> parents, WhiteoutStyle style);
+  // `parents`: read-only directories of the snapshots below, newest first, whose metadata the
+  // directories a layer creates implicitly take (as overlay would show them).
+
+  LayerStream::Finished apply(LayerStream& stream);
+  // Applies every entry; returns the uncompressed digest and size.
+
+  size_t entries() const { return entryCount; }
+
+private:
+  int target;
+  kj::ArrayPtr<const int> parents;
+  WhiteoutStyle style;
+  size_t entryCount = 0;
+  kj::HashMap<kj::String, kj::AutoCloseFd> dirCache;  // resolved parent directories (O_PATH)
+  kj::HashSet<kj::String> unpacked;                   // paths this layer wrote (for opaque dirs)
+  struct DirTimes {
+    kj::String path;
+    struct timespec times[2];
+  };
+  kj::Vector<DirTimes> dirTimes;  // set last: writing inside a directory changes its mtime
+
+  int parentDir(kj::StringPtr entry, kj::StringPtr dir);
+  // An O_PATH fd of `dir` beneath the target, creating missing directories on the way.
+  kj::Maybe<kj::AutoCloseFd> tryResolve(kj::StringPtr entry, int root, kj::StringPtr path,
+                                        int flags);
+  // `path` beneath `root`, or null when it does not exist. Refuses, naming `entry`, a path that
+  // leaves the tree through a symlink.
+  void makeImplicitDir(kj::StringPtr entry, int parentFd, kj::StringPtr path, kj::StringPtr name);
+  void forgetCachedDirs();
+  void applyEntry(struct archive* a, struct archive_entry* e);
+  void applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::StringPtr base);
+  void removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr base, bool newIsDir);
+  void applyMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base, struct archive_entry* e,
+                     bool isDir, bool isSymlink, kj::StringPtr path);
+};
+
+kj::String cleanEntryPath(kj::StringPtr name);
+// "./a//b/" -> "a/b". Throws naming the entry for "..", an absolute name, or an empty one.
+
+}  // namespace ctrd

@@ -1,0 +1,53 @@
+// A layer blob read as its uncompressed tar stream, hashed on the way: the hash is the layer's
+// diff ID, which the caller checks against the image config's rootfs.diff_ids.
+#pragma once
+
+#include <common/digest.h>
+#include <kj/array.h>
+#include <kj/string.h>
+#include <stdint.h>
+#include <zlib.h>
+#include <zstd.h>
+
+namespace ctrd {
+
+enum class Compression { NONE, GZIP, ZSTD };
+
+Compression compressionForMediaType(kj::StringPtr mediaType);
+// OCI and Docker layer media types; anything else is `invalid argument: unsupported media type`.
+
+class LayerStream {
+public:
+  LayerStream(int fd, Compression compression, kj::StringPtr mediaType);
+  // Checks the first bytes against the compression the media type promises.
+  ~LayerStream() noexcept(false);
+  KJ_DISALLOW_COPY(LayerStream);
+
+  size_t read(kj::ArrayPtr<kj::byte> out);
+  // Uncompressed bytes; 0 at the end. A corrupt or truncated stream throws.
+
+  struct Finished {
+    kj::String digest;  // of the uncompressed stream
+    int64_t size;
+  };
+  Finished finish();
+  // Reads (and hashes) whatever follows the tar's end-of-archive blocks, then reports.
+
+private:
+  int fd;
+  Compression compression;
+  kj::Array<kj::byte> input;
+  size_t inputPos = 0;
+  size_t inputEnd = 0;
+  bool inputEof = false;
+  bool streamEnd = false;
+  z_stream zs;
+  ZSTD_DStream* zstd = nullptr;
+  Sha256 hash;
+  int64_t total = 0;
+
+  bool fill();
+  size_t decompress(kj::ArrayPtr<kj::byte> out);
+};
+
+}  // namespace ctrd

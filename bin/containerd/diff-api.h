@@ -1,0 +1,33 @@
+// Applying layers for one namespace: its blob (an fd from containerd-content) onto its snapshot
+// (directory fds from containerd-snapshot), by containerd-diff. Only capabilities pass through
+// here, never bytes or paths.
+#pragma once
+
+#include <schema/diff.capnp.h>
+
+#include "metadata.h"
+#include "supervisor.h"
+
+namespace ctrd {
+
+class NamespaceDiff final : public schema::Diff::Server {
+public:
+  NamespaceDiff(kj::String ns, MetadataStore& metadata, ServiceProcess& content,
+                ServiceProcess& snapshots, ServiceProcess& differ)
+      : ns(kj::mv(ns)),
+        metadata(metadata),
+        content(content),
+        snapshots(snapshots),
+        differ(differ) {}
+
+  kj::Promise<void> apply(ApplyContext context) override;
+
+private:
+  kj::String ns;
+  MetadataStore& metadata;
+  ServiceProcess& content;
+  ServiceProcess& snapshots;
+  ServiceProcess& differ;
+};
+
+}  // namespace ctrd

@@ -1,0 +1,302 @@
+// The layer applier in-process, on real directories, with layers made by Python's tarfile.
+#include <common/digest.h>
+#include <common/errors.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <layer-applier.h>
+#include <layer-stream.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "integration/harness.h"
+
+namespace ctrd {
+namespace {
+
+std::string corpusDir() {
+  static test::TempDir* dir = nullptr;
+  if (dir == nullptr) {
+    dir = new test::TempDir();
+    auto r = test::run({"/usr/bin/python3",
+                        CTRD_SOURCE_DIR "/tests/bin/containerd-diff/make-layers.py", dir->path()});
+    EXPECT_EQ(r.status, 0) << r.err;
+  }
+  return dir->path();
+}
+
+std::string listing(const std::string& root, const std::string& skip) {
+  // Every path under root but `skip`, with type and size: to prove nothing else changed.
+  std::string out;
+  std::function<void(const std::string&)> walk = [&](const std::string& dir) {
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return;
+    std::set<std::string> names;
+    while (auto* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.insert(n);
+    }
+    closedir(d);
+    for (auto& n : names) {
+      auto p = dir + "/" + n;
+      if (p == skip) continue;
+      struct stat st;
+      lstat(p.c_str(), &st);
+      out += p + " " + std::to_string(st.st_mode) + " " + std::to_string(st.st_size) + "\n";
+      if (S_ISDIR(st.st_mode)) walk(p);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+struct Applied {
+  kj::Maybe<kj::Exception> error;
+  kj::String digest;
+};
+
+class LayerApplierTest : public testing::Test {
+protected:
+  test::TempDir scratch;
+  std::string target = scratch.path() + "/target";
+  std::string outside = scratch.path() + "/outside";
+
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "layers carry owners and devices";
+    mkdir(target.c_str(), 0755);
+    mkdir(outside.c_str(), 0755);
+    std::ofstream(outside + "/canary") << "canary";
+  }
+
+  Applied apply(const std::string& file, kj::StringPtr mediaType = nullptr,
+                WhiteoutStyle style = WhiteoutStyle::OVERLAY,
+                std::vector<std::string> parents = {}) {
+    auto path = corpusDir() + "/" + file;
+    if (mediaType == nullptr) {
+      mediaType = file.size() > 3 && file.substr(file.size() - 3) == ".gz"
+                      ? "application/vnd.oci.image.layer.v1.tar+gzip"_kj
+                      : "application/vnd.oci.image.layer.v1.tar"_kj;
+    }
+    return applyPath(path, mediaType, style, parents);
+  }
+
+  Applied applyPath(const std::string& path, kj::StringPtr mediaType, WhiteoutStyle style,
+                    std::vector<std::string> parents = {}) {
+    Applied result{nullptr, kj::str()};
+    int layer = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int dir = open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    std::vector<int> parentFds;
+    for (auto& p : parents) parentFds.push_back(open(p.c_str(), O_RDONLY | O_DIRECTORY));
+    result.error = kj::runCatchingExceptions([&]() {
+      LayerStream stream(layer, compressionForMediaType(mediaType), mediaType);
+      LayerApplier applier(dir, kj::arrayPtr(parentFds.data(), parentFds.size()), style);
+      result.digest = applier.apply(stream).digest;
+    });
+    close(layer);
+    close(dir);
+    for (int fd : parentFds) close(fd);
+    return result;
+  }
+
+  std::string read(const std::string& rel) {
+    std::ifstream in(target + "/" + rel);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  struct stat lstatOf(const std::string& rel) {
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    lstat((target + "/" + rel).c_str(), &st);
+    return st;
+  }
+};
+
+TEST_F(LayerApplierTest, HostileLayersAreRefusedAndNothingLeavesTheTarget) {
+  const char* cases[] = {
+      "hostile-dotdot.tar",
+      "hostile-dotdot-deep.tar",
+      "hostile-absolute.tar",
+      "hostile-symlink-abs.tar",
+      "hostile-symlink-rel.tar",
+      "hostile-symlink-chain.tar",
+      "hostile-hardlink-out.tar",
+      "hostile-hardlink-abs.tar",
+      "hostile-whiteout-dot.tar",
+      "hostile-whiteout-dotdot.tar",
+      "hostile-whiteout-through-symlink.tar",
+      "hostile-dir-replaced-by-file.tar",
+      "hostile-truncated.tar.gz",
+      "hostile-corrupt.tar.gz",
+  };
+  for (auto name : cases) {
+    SCOPED_TRACE(name);
+    test::run({"/bin/rm", "-rf", target});
+    mkdir(target.c_str(), 0755);
+    auto before = listing(scratch.path(), target);
+    auto result = apply(name);
+    KJ_IF_MAYBE(e, result.error) {
+      EXPECT_EQ(errorKind(*e), ErrorKind::INVALID_ARGUMENT) << errorMessage(*e).cStr();
+    } else {
+      ADD_FAILURE() << "applied a hostile layer";
+    }
+    EXPECT_EQ(listing(scratch.path(), target), before);
+    EXPECT_EQ(access("/outside", F_OK), -1);
+    std::ifstream canary(outside + "/canary");
+    std::string content((std::istreambuf_iterator<char>(canary)), {});
+    EXPECT_EQ(content, "canary");
+  }
+}
+
+TEST_F(LayerApplierTest, ErrorsNameTheEntry) {
+  auto result = apply("hostile-symlink-rel.tar");
+  auto& e = KJ_ASSERT_NONNULL(result.error);
+  EXPECT_EQ(
+      std::string(errorMessage(e).cStr()),
+      "layer entry \"evil/x\": reached through a symlink that leaves the tree: invalid argument");
+  result = apply("hostile-dotdot.tar");
+  EXPECT_EQ(std::string(errorMessage(KJ_ASSERT_NONNULL(result.error)).cStr()),
+            "layer entry \"../outside/x\": \"..\" in the name: invalid argument");
+}
+
+TEST_F(LayerApplierTest, TarSemanticsAreKept) {
+  auto result = apply("tricky.tar");
+  ASSERT_TRUE(result.error == nullptr) << errorMessage(KJ_ASSERT_NONNULL(result.error)).cStr();
+  auto dir = lstatOf("dir");
+  EXPECT_EQ(dir.st_mode & 07777, 0750u);
+  EXPECT_EQ(dir.st_uid, 1000u);
+  EXPECT_EQ(dir.st_mtime, 1600000000) << "directory times are set last";
+  EXPECT_EQ(read("dir/file"), "hello");
+  auto file = lstatOf("dir/file");
+  EXPECT_EQ(file.st_mode & 07777, 0640u);
+  EXPECT_EQ(file.st_gid, 1001u);
+  EXPECT_EQ(file.st_mtime, 1700000000);
+  EXPECT_EQ(lstatOf("dir/suid").st_mode & 07777, 04755u);
+  EXPECT_EQ(lstatOf("dir/sgid-sticky").st_mode & 07777, 03777u);
+  char link[256] = {};
+  ASSERT_GT(readlink((target + "/dir/link").c_str(), link, sizeof(link)), 0);
+  EXPECT_STREQ(link, "file");
+  EXPECT_TRUE(S_ISLNK(lstatOf("dir/dangling").st_mode));
+  EXPECT_EQ(lstatOf("dir/hard").st_ino, file.st_ino);
+  EXPECT_TRUE(S_ISFIFO(lstatOf("dir/fifo").st_mode));
+  auto chr = lstatOf("dir/char");
+  EXPECT_TRUE(S_ISCHR(chr.st_mode) && chr.st_rdev == makedev(1, 3));
+  auto blk = lstatOf("dir/block");
+  EXPECT_TRUE(S_ISBLK(blk.st_mode) && blk.st_rdev == makedev(7, 0));
+  std::string longPath =
+      std::string(60, 'd') + "/" + std::string(60, 'e') + "/" + std::string(120, 'f');
+  EXPECT_EQ(read(longPath), "long");
+  char value[64] = {};
+  EXPECT_EQ(getxattr((target + "/xattr").c_str(), "user.comment", value, sizeof(value)), 2);
+  EXPECT_GT(getxattr((target + "/xattr").c_str(), "security.capability", value, sizeof(value)), 0);
+  EXPECT_EQ(read("implicit/parent/file"), "p");
+  EXPECT_EQ(lstatOf("nobody").st_uid, 65534u);
+}
+
+TEST_F(LayerApplierTest, GnuLongNamesAndLinks) {
+  auto result = apply("tricky-gnu.tar");
+  ASSERT_TRUE(result.error == nullptr) << errorMessage(KJ_ASSERT_NONNULL(result.error)).cStr();
+  EXPECT_EQ(read(std::string(150, 'g')), "gnu long name");
+  char link[256] = {};
+  ASSERT_EQ(readlink((target + "/l").c_str(), link, sizeof(link)), 150);
+}
+
+TEST_F(LayerApplierTest, WhiteoutsBecomeOverlayWhiteoutsInAnUpperDirectory) {
+  auto result = apply("whiteouts.tar");
+  ASSERT_TRUE(result.error == nullptr) << errorMessage(KJ_ASSERT_NONNULL(result.error)).cStr();
+  auto gone = lstatOf("gone");
+  EXPECT_TRUE(S_ISCHR(gone.st_mode) && gone.st_rdev == makedev(0, 0));
+  char value[8] = {};
+  EXPECT_EQ(getxattr((target + "/opq").c_str(), "user.overlay.opaque", value, sizeof(value)), 1);
+  EXPECT_EQ(value[0], 'y');
+  EXPECT_EQ(read("opq/new"), "new");
+  EXPECT_TRUE(S_ISCHR(lstatOf("keep/old").st_mode));
+  EXPECT_FALSE(S_ISREG(lstatOf(".wh.gone").st_mode)) << "markers themselves are not written";
+}
+
+TEST_F(LayerApplierTest, WhiteoutsDeleteInAPlainTree) {
+  std::ofstream(target + "/gone") << "x";
+  mkdir((target + "/opq").c_str(), 0755);
+  std::ofstream(target + "/opq/old") << "x";
+  mkdir((target + "/keep").c_str(), 0755);
+  std::ofstream(target + "/keep/old") << "x";
+  std::ofstream(target + "/keep/stays") << "x";
+  auto result = apply("whiteouts.tar", nullptr, WhiteoutStyle::DELETE);
+  ASSERT_TRUE(result.error == nullptr) << errorMessage(KJ_ASSERT_NONNULL(result.error)).cStr();
+  EXPECT_NE(access((target + "/gone").c_str(), F_OK), 0);
+  EXPECT_NE(access((target + "/opq/old").c_str(), F_OK), 0);
+  EXPECT_EQ(read("opq/new"), "new");
+  EXPECT_NE(access((target + "/keep/old").c_str(), F_OK), 0);
+  EXPECT_EQ(read("keep/stays"), "x");
+}
+
+TEST_F(LayerApplierTest, ImplicitDirectoriesTakeTheirMetadataFromTheParents) {
+  auto lower = scratch.path() + "/lower";
+  mkdir(lower.c_str(), 0755);
+  mkdir((lower + "/implicit").c_str(), 0710);
+  chown((lower + "/implicit").c_str(), 1234, 1235);
+  mkdir((lower + "/implicit/parent").c_str(), 0700);
+  auto result = apply("tricky.tar", nullptr, WhiteoutStyle::OVERLAY, {lower});
+  ASSERT_TRUE(result.error == nullptr) << errorMessage(KJ_ASSERT_NONNULL(result.error)).cStr();
+  auto implicit = lstatOf("implicit");
+  EXPECT_EQ(implicit.st_mode & 07777, 0710u);
+  EXPECT_EQ(implicit.st_uid, 1234u);
+  EXPECT_EQ(implicit.st_gid, 1235u);
+  EXPECT_EQ(lstatOf("implicit/parent").st_mode & 07777, 0700u);
+}
+
+TEST_F(LayerApplierTest, DiffIdIsTheDigestOfTheUncompressedStream) {
+  std::ifstream in(corpusDir() + "/plain.tar", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), {});
+  Sha256 h;
+  h.update(kj::arrayPtr(reinterpret_cast<const kj::byte*>(raw.data()), raw.size()));
+  auto expected = h.digest();
+  auto plain = apply("plain.tar");
+  ASSERT_TRUE(plain.error == nullptr);
+  EXPECT_EQ(plain.digest, expected);
+  auto gz = apply("plain-gzip.tar.gz");
+  ASSERT_TRUE(gz.error == nullptr);
+  EXPECT_EQ(gz.digest, expected);
+  // zstd, compressed here with libzstd.
+  std::string zst(ZSTD_compressBound(raw.size()), '\0');
+  zst.resize(ZSTD_compress(&zst[0], zst.size(), raw.data(), raw.size(), 3));
+  auto zstPath = scratch.path() + "/plain.tar.zst";
+  std::ofstream(zstPath, std::ios::binary).write(zst.data(), zst.size());
+  auto z =
+      applyPath(zstPath, "application/vnd.oci.image.layer.v1.tar+zstd", WhiteoutStyle::OVERLAY);
+  ASSERT_TRUE(z.error == nullptr) << errorMessage(KJ_ASSERT_NONNULL(z.error)).cStr();
+  EXPECT_EQ(z.digest, expected);
+  EXPECT_EQ(read("a"), "a");
+}
+
+TEST_F(LayerApplierTest, MediaTypeMustMatchTheBytes) {
+  auto wrong = apply("plain.tar", "application/vnd.oci.image.layer.v1.tar+gzip");
+  EXPECT_EQ(std::string(errorMessage(KJ_ASSERT_NONNULL(wrong.error)).cStr()),
+            "layer with media type \"application/vnd.oci.image.layer.v1.tar+gzip\" starts with "
+            "neither gzip nor zstd magic bytes: invalid argument");
+  EXPECT_EQ(errorKind(KJ_ASSERT_NONNULL(wrong.error)), ErrorKind::INVALID_ARGUMENT);
+  auto unknown = apply("plain.tar", "application/x-tar");
+  EXPECT_EQ(std::string(errorMessage(KJ_ASSERT_NONNULL(unknown.error)).cStr()),
+            "unsupported layer media type \"application/x-tar\": invalid argument");
+  auto docker = apply("plain-gzip.tar.gz", "application/vnd.docker.image.rootfs.diff.tar.gzip");
+  EXPECT_TRUE(docker.error == nullptr);
+}
+
+TEST_F(LayerApplierTest, EmptyLayer) {
+  auto result = apply("empty.tar");
+  ASSERT_TRUE(result.error == nullptr);
+  EXPECT_EQ(listing(target, ""), "");
+}
+
+}  // namespace
+}  // namespace ctrd

@@ -1,0 +1,168 @@
+// Layers applied through the daemon: the blob from containerd-content, directory fds from
+// containerd-snapshot, the writing by the unprivileged, sandboxed containerd-diff.
+#include <client/client.h>
+#include <common/errors.h>
+#include <common/mount.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "integration/harness.h"
+
+namespace ctrd::test {
+namespace {
+
+class DiffTest : public testing::Test {
+protected:
+  ~DiffTest() noexcept override {}
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "the daemon runs as root";
+    auto r = run({"/usr/bin/python3", CTRD_SOURCE_DIR "/tests/bin/containerd-diff/make-layers.py",
+                  corpus.path()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    ASSERT_TRUE(daemon.start()) << daemon.log();
+    client = kj::heap<DaemonClient>(daemon.socket().c_str());
+    target = corpus.path() + "/mnt";
+    mkdir(target.c_str(), 0755);
+  }
+  void TearDown() override {
+    if (mounted) umount2(target.c_str(), MNT_DETACH);
+  }
+
+  std::string ingest(const std::string& file) {
+    auto r = run({"/bin/sh", "-c",
+                  binPath("ctr") + " --address " + daemon.socket() + " content ingest " + file +
+                      " < " + corpus.path() + "/" + file});
+    EXPECT_EQ(r.status, 0) << r.err;
+    auto digest = run({"/usr/bin/sha256sum", corpus.path() + "/" + file}).out.substr(0, 64);
+    return "sha256:" + digest;
+  }
+
+  std::string apply(const std::string& digest, kj::StringPtr snapshotter, kj::StringPtr key,
+                    kj::StringPtr ns = "default") {
+    auto req = client->ns(ns).diffRequest().send().getDiff().applyRequest();
+    auto layer = req.initLayer();
+    layer.setMediaType("application/vnd.oci.image.layer.v1.tar");
+    layer.setDigest(digest);
+    req.setSnapshotter(snapshotter);
+    req.setKey(key);
+    auto response = req.send().wait(client->waitScope());
+    return response.getApplied().getDigest().cStr();
+  }
+
+  std::string ctr(const std::vector<std::string>& args) {
+    auto r = daemon.ctr(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
+  }
+
+  std::string read(const std::string& rel) {
+    std::ifstream in(target + "/" + rel);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  TempDir corpus;
+  Daemon daemon;
+  kj::Own<DaemonClient> client;
+  std::string target;
+  bool mounted = false;
+};
+
+TEST_F(DiffTest, LayersStackIntoAnOverlayRootfsWithTheirWhiteouts) {
+  auto base = ingest("base.tar");
+  auto whiteouts = ingest("whiteouts.tar");
+  auto tricky = ingest("tricky.tar");
+  ctr({"snapshots", "prepare", "l1"});
+  EXPECT_EQ(apply(base, "overlayfs", "l1"), base) << "an uncompressed layer is its own diff id";
+  ctr({"snapshots", "commit", "c1", "l1"});
+  ctr({"snapshots", "prepare", "l2", "c1"});
+  apply(whiteouts, "overlayfs", "l2");
+  ctr({"snapshots", "commit", "c2", "l2"});
+  ctr({"snapshots", "prepare", "l3", "c2"});
+  apply(tricky, "overlayfs", "l3");
+  ctr({"snapshots", "commit", "c3", "l3"});
+
+  auto req = client->ns("default").snapshotsRequest();
+  req.setSnapshotter("overlayfs");
+  auto prepare = req.send().getSnapshots().prepareRequest();
+  prepare.setKey("rootfs");
+  prepare.setParent("c3");
+  auto mounts = prepare.send().wait(client->waitScope());
+  mountAll(mounts.getMounts(), target);
+  mounted = true;
+  EXPECT_NE(access((target + "/gone").c_str(), F_OK), 0);
+  EXPECT_NE(access((target + "/opq/old").c_str(), F_OK), 0);
+  EXPECT_EQ(read("opq/new"), "new");
+  EXPECT_NE(access((target + "/keep/old").c_str(), F_OK), 0);
+  EXPECT_EQ(read("keep/stays"), "stays");
+  struct stat st;
+  ASSERT_EQ(stat((target + "/keep").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0711u) << "an implicit parent keeps the lower layer's mode";
+  ASSERT_EQ(stat((target + "/dir/file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1000u) << "owners come from the layer, not from the diff process's uid";
+  ASSERT_EQ(lstat((target + "/dir/char").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
+  EXPECT_EQ(read("dir/file"), "hello");
+}
+
+TEST_F(DiffTest, NativeSnapshotsGetRealDeletions) {
+  auto base = ingest("base.tar");
+  auto whiteouts = ingest("whiteouts.tar");
+  ctr({"snapshots", "--snapshotter", "native", "prepare", "l1"});
+  apply(base, "native", "l1");
+  ctr({"snapshots", "--snapshotter", "native", "commit", "c1", "l1"});
+  ctr({"snapshots", "--snapshotter", "native", "prepare", "l2", "c1"});
+  apply(whiteouts, "native", "l2");
+  auto mounts = ctr({"snapshots", "--snapshotter", "native", "mounts", target, "l2"});
+  auto fs = mounts.substr(mounts.find(" /") + 1);
+  fs = fs.substr(0, fs.find(' '));
+  EXPECT_NE(access((fs + "/gone").c_str(), F_OK), 0);
+  EXPECT_NE(access((fs + "/opq/old").c_str(), F_OK), 0);
+  EXPECT_EQ(access((fs + "/opq/new").c_str(), F_OK), 0);
+  EXPECT_EQ(access((fs + "/keep/stays").c_str(), F_OK), 0);
+  struct stat st;
+  EXPECT_NE(lstat((fs + "/.wh.gone").c_str(), &st), 0);
+}
+
+TEST_F(DiffTest, HostileLayerFailsNamingTheEntryAndWritesNothingOutside) {
+  auto hostile = ingest("hostile-symlink-rel.tar");
+  ctr({"snapshots", "prepare", "victim"});
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { apply(hostile, "overlayfs", "victim"); })) {
+    EXPECT_EQ(errorKind(*e), ErrorKind::INVALID_ARGUMENT);
+    EXPECT_NE(std::string(errorMessage(*e).cStr()).find("layer entry \"evil/x\""),
+              std::string::npos)
+        << errorMessage(*e).cStr();
+  } else {
+    ADD_FAILURE() << "a hostile layer applied";
+  }
+  auto found = run({"/usr/bin/find", daemon.root(), "-name", "x"});
+  EXPECT_EQ(found.out, "");
+  // The caller removes the half-written snapshot; nothing half-applied is ever committed.
+  ctr({"snapshots", "rm", "victim"});
+}
+
+TEST_F(DiffTest, OnlyTheNamespacesOwnBlobsAndSnapshots) {
+  auto base = ingest("base.tar");
+  ctr({"-n", "other", "snapshots", "prepare", "l1"});
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { apply(base, "overlayfs", "l1", "other"); })) {
+    EXPECT_EQ(errorKind(*e), ErrorKind::NOT_FOUND) << errorMessage(*e).cStr();
+  } else {
+    ADD_FAILURE() << "applied another namespace's blob";
+  }
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { apply(base, "overlayfs", "l1"); })) {
+    EXPECT_EQ(errorKind(*e), ErrorKind::NOT_FOUND) << errorMessage(*e).cStr();
+  } else {
+    ADD_FAILURE() << "applied onto another namespace's snapshot";
+  }
+}
+
+}  // namespace
+}  // namespace ctrd::test
