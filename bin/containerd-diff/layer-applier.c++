@@ -110,18 +110,26 @@ void LayerApplier::forgetCachedDirs() {
 void LayerApplier::makeImplicitDir(kj::StringPtr entry, int parentFd, kj::StringPtr path,
                                    kj::StringPtr name) {
   // A directory the layer names only as a parent: in overlay the upper directory's metadata
-  // wins, so it takes the metadata the lower snapshots show for it.
+  // wins, so it takes the metadata the lower snapshots show for it. Where a lower layer has
+  // something else there (a symlink, even one leading out of the tree), the new directory
+  // shadows it with default metadata, as containerd's unpack does.
   if (mkdirat(parentFd, name.cStr(), 0755) < 0 && errno != EEXIST) failed(path, "mkdir", errno);
+  // Made by this process's uid; a directory nobody describes belongs to root.
+  KJ_SYSCALL(fchownat(parentFd, name.cStr(), 0, 0, AT_SYMLINK_NOFOLLOW));
+  kj::String dir, base;
+  splitPath(path, dir, base);
   for (int lower : parents) {
-    KJ_IF_MAYBE(fd, tryResolve(entry, lower, path, O_PATH | O_DIRECTORY)) {
-      struct stat st;
-      KJ_SYSCALL(fstat(*fd, &st));
-      KJ_SYSCALL(fchownat(parentFd, name.cStr(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW));
-      KJ_SYSCALL(fchmodat(parentFd, name.cStr(), st.st_mode & 07777, 0));
-      struct timespec times[2] = {st.st_atim, st.st_mtim};
-      KJ_SYSCALL(utimensat(parentFd, name.cStr(), times, AT_SYMLINK_NOFOLLOW));
-      return;
-    }
+    int lowerDir = openat2Beneath(lower, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
+    if (lowerDir < 0) continue;
+    kj::AutoCloseFd owned(lowerDir);
+    struct stat st;
+    if (fstatat(lowerDir, base.cStr(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    if (!S_ISDIR(st.st_mode)) return;
+    KJ_SYSCALL(fchownat(parentFd, name.cStr(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW));
+    KJ_SYSCALL(fchmodat(parentFd, name.cStr(), st.st_mode & 07777, 0));
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    KJ_SYSCALL(utimensat(parentFd, name.cStr(), times, AT_SYMLINK_NOFOLLOW));
+    return;
   }
 }
 
@@ -129,41 +137,50 @@ int LayerApplier::parentDir(kj::StringPtr entry, kj::StringPtr dir) {
   KJ_IF_MAYBE(cached, dirCache.find(dir)) {
     return cached->get();
   }
-  kj::Maybe<kj::AutoCloseFd> fd = tryResolve(entry, target, dir, O_PATH | O_DIRECTORY);
-  if (fd == nullptr) {
-    // Create what is missing, one component at a time, each resolved beneath the target.
+  int fd = openat2Beneath(target, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
+  if (fd < 0) {
+    // Walk it one component at a time beneath the target. A missing directory is created; a
+    // symlink in the way that leads out of the tree (or nowhere) becomes a real directory, as
+    // containerd's unpack makes it: nothing is ever written through it.
     kj::String soFar = kj::str("");
     size_t start = 0;
     for (size_t i = 0; i <= dir.size(); i++) {
       if (i != dir.size() && dir[i] != '/') continue;
       auto name = kj::heapString(dir.slice(start, i));
       auto path = soFar.size() == 0 ? kj::str(name) : kj::str(soFar, "/", name);
-      if (tryResolve(entry, target, path, O_PATH | O_DIRECTORY) == nullptr) {
-        auto parent = KJ_REQUIRE_NONNULL(tryResolve(entry, target, soFar, O_PATH | O_DIRECTORY),
-                                         "parent vanished", entry);
-        struct stat st;
-        if (fstatat(parent, name.cStr(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-          refuse(entry, kj::str("\"", path, "\" is not a directory"));
-        }
+      int probe = openat2Beneath(target, path.cStr(), O_PATH | O_DIRECTORY);
+      if (probe >= 0) {
+        close(probe);
+      } else {
+        int err = errno;
         int writable =
             openat2Beneath(target, soFar.size() == 0 ? "." : soFar.cStr(), O_RDONLY | O_DIRECTORY);
         if (writable < 0) failed(entry, "open parent", errno);
         kj::AutoCloseFd w(writable);
+        struct stat st;
+        bool present = fstatat(w, name.cStr(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+        if (present && S_ISLNK(st.st_mode)) {
+          if (unlinkat(w, name.cStr(), 0) < 0) failed(entry, "replace symlink", errno);
+          forgetCachedDirs();
+        } else if (present) {
+          refuse(entry, kj::str("\"", path, "\" is not a directory"));
+        } else if (err != ENOENT) {
+          failed(entry, kj::str("resolve \"", path, "\""), err);
+        }
         makeImplicitDir(entry, w, path, name);
       }
       soFar = kj::mv(path);
       start = i + 1;
     }
-    fd = tryResolve(entry, target, dir, O_PATH | O_DIRECTORY);
+    fd = openat2Beneath(target, dir.cStr(), O_PATH | O_DIRECTORY);
+    if (fd < 0) failed(entry, "resolve parent", errno);
   }
-  auto& owned = KJ_REQUIRE_NONNULL(fd, "could not create the parent directory", entry);
-  int raw = owned.get();
-  dirCache.insert(kj::str(dir), kj::mv(owned));
-  return raw;
+  dirCache.insert(kj::str(dir), kj::AutoCloseFd(fd));
+  return fd;
 }
 
 void LayerApplier::removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr base,
-                                  bool newIsDir) {
+                                  kj::StringPtr path, bool newIsDir) {
   struct stat st;
   if (fstatat(dirFd, base.cStr(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT) return;
@@ -171,7 +188,12 @@ void LayerApplier::removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr 
   }
   if (S_ISDIR(st.st_mode)) {
     if (newIsDir) return;  // a directory entry updates the one that is there
-    refuse(entry, "would replace a directory with a non-directory");
+    // A lower layer's directory gives way to this layer's file, as in containerd; one this very
+    // layer wrote does not (tar would not replace it either).
+    if (unpacked.contains(path)) refuse(entry, "would replace a directory with a non-directory");
+    removeTree(dirFd, base);
+    forgetCachedDirs();
+    return;
   }
   if (unlinkat(dirFd, base.cStr(), 0) < 0) failed(entry, "replace", errno);
   forgetCachedDirs();  // it may have been a symlink some cached path went through
@@ -283,11 +305,14 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
   mode_t type = archive_entry_filetype(e);
   const char* hardlink = archive_entry_hardlink(e);
   bool isDir = type == AE_IFDIR && hardlink == nullptr;
-  removeExisting(rawName, dirFd, base, isDir);
-  unpacked.insert(kj::str(path));
+  removeExisting(rawName, dirFd, base, path, isDir);
+  unpacked.upsert(kj::str(path), [](kj::String&, kj::String&&) {});
 
   if (hardlink != nullptr) {
-    auto linkPath = cleanEntryPath(hardlink);
+    kj::String linkPath;
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { linkPath = cleanEntryPath(hardlink); })) {
+      refuse(rawName, kj::str("hardlink target \"", hardlink, "\" leaves the tree"));
+    }
     kj::String linkDir, linkBase;
     splitPath(linkPath, linkDir, linkBase);
     auto from = tryResolve(rawName, target, linkDir, O_PATH | O_DIRECTORY);

@@ -60,7 +60,8 @@ private:
   void forgetCachedDirs();
   void applyEntry(struct archive* a, struct archive_entry* e);
   void applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::StringPtr base);
-  void removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr base, bool newIsDir);
+  void removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr base, kj::StringPtr path,
+                      bool newIsDir);
   void applyMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base, struct archive_entry* e,
                      bool isDir, bool isSymlink, kj::StringPtr path);
 };

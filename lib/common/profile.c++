@@ -92,11 +92,14 @@ const Profile PROFILES[] = {
      "io.containerd.snapshotter.v1"_kj, "snapshots"_kj, false,
      // MKNOD and SETFCAP only because the native snapshotter copies parent trees, which carry
      // device nodes and file capabilities; rootful only, like diff's.
-     bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER) | bit(CAP_CHOWN) | bit(CAP_MKNOD) | bit(CAP_SETFCAP),
+     bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER) | bit(CAP_CHOWN) | bit(CAP_MKNOD) | bit(CAP_SETFCAP) |
+         bit(CAP_FSETID),
      true, SeccompPolicy::ALLOW_LIST, SNAPSHOT_SYSCALLS, nullptr},
-    // CAP_MKNOD only for real device nodes in layers (rootful); whiteouts need none.
+    // CAP_MKNOD only for real device nodes in layers (rootful); whiteouts need none. CAP_FSETID
+    // because chmod drops setgid from a file whose group the caller is not in.
     {ServiceKind::DIFF, "containerd-diff"_kj, "diff"_kj, "io.containerd.differ.v1"_kj, ""_kj, false,
-     bit(CAP_CHOWN) | bit(CAP_FOWNER) | bit(CAP_DAC_OVERRIDE) | bit(CAP_SETFCAP) | bit(CAP_MKNOD),
+     bit(CAP_CHOWN) | bit(CAP_FOWNER) | bit(CAP_DAC_OVERRIDE) | bit(CAP_SETFCAP) | bit(CAP_MKNOD) |
+         bit(CAP_FSETID),
      true, SeccompPolicy::ALLOW_LIST, DIFF_SYSCALLS, nullptr},
     {ServiceKind::TASKS, "containerd-tasks"_kj, "tasks"_kj, "io.containerd.runtime.v2"_kj, ""_kj,
      true, ALL_CAPS, false, SeccompPolicy::DENY_LIST, TASKS_DENIED_SYSCALLS, nullptr},

@@ -81,8 +81,8 @@ void copyEntry(int from, int to, kj::StringPtr name, LinkMap& links,
       auto src = openDirectory(from, name);
       auto dst = openDirectory(to, name);
       copyEntries(src, dst, links, keepDirs);
-      copyXattrs(src, dst, name);
       copyOwnerModeTimes(to, name, st, false);
+      copyXattrs(src, dst, name);
       return;
     }
     case S_IFREG: {
@@ -99,6 +99,8 @@ void copyEntry(int from, int to, kj::StringPtr name, LinkMap& links,
         if (n == 0) break;
         left -= n;
       }
+      // chown drops security.capability: owner and mode first, then the xattrs.
+      copyOwnerModeTimes(to, name, st, false);
       copyXattrs(in, out, name);
       break;
     }
@@ -114,9 +116,9 @@ void copyEntry(int from, int to, kj::StringPtr name, LinkMap& links,
     default:
       // Character and block devices (whiteouts are char 0:0), fifos, sockets.
       KJ_SYSCALL(mknodat(to, name.cStr(), st.st_mode & S_IFMT, st.st_rdev), name);
+      copyOwnerModeTimes(to, name, st, false);
       break;
   }
-  copyOwnerModeTimes(to, name, st, false);
   if (st.st_nlink > 1) {
     int keep;
     KJ_SYSCALL(keep = dup(to));

@@ -133,17 +133,16 @@ TEST_F(DiffTest, NativeSnapshotsGetRealDeletions) {
 }
 
 TEST_F(DiffTest, HostileLayerFailsNamingTheEntryAndWritesNothingOutside) {
-  auto hostile = ingest("hostile-symlink-rel.tar");
+  auto hostile = ingest("hostile-hardlink-out.tar");
   ctr({"snapshots", "prepare", "victim"});
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { apply(hostile, "overlayfs", "victim"); })) {
     EXPECT_EQ(errorKind(*e), ErrorKind::INVALID_ARGUMENT);
-    EXPECT_NE(std::string(errorMessage(*e).cStr()).find("layer entry \"evil/x\""),
-              std::string::npos)
+    EXPECT_NE(std::string(errorMessage(*e).cStr()).find("layer entry \"hl\""), std::string::npos)
         << errorMessage(*e).cStr();
   } else {
     ADD_FAILURE() << "a hostile layer applied";
   }
-  auto found = run({"/usr/bin/find", daemon.root(), "-name", "x"});
+  auto found = run({"/usr/bin/find", daemon.root(), "-name", "hl"});
   EXPECT_EQ(found.out, "");
   // The caller removes the half-written snapshot; nothing half-applied is ever committed.
   ctr({"snapshots", "rm", "victim"});
@@ -161,6 +160,56 @@ TEST_F(DiffTest, OnlyTheNamespacesOwnBlobsAndSnapshots) {
     EXPECT_EQ(errorKind(*e), ErrorKind::NOT_FOUND) << errorMessage(*e).cStr();
   } else {
     ADD_FAILURE() << "applied onto another namespace's snapshot";
+  }
+}
+
+TEST_F(DiffTest, TrickyImageUnpacksExactlyAsContainerdDoes) {
+  // The peer's tricky:latest layers, built by the peer's own script, unpacked here; the trees
+  // must match real containerd's unpack of the same layers, listed by the peer's fslist.py.
+  std::string peer = CTRD_SOURCE_DIR "/../shared/peer";
+  auto layersDir = corpus.path() + "/tricky";
+  auto made =
+      run({"/bin/bash", CTRD_SOURCE_DIR "/tests/integration/make-tricky-layers.sh", layersDir});
+  if (made.status == 77) GTEST_SKIP() << made.err;
+  ASSERT_EQ(made.status, 0) << made.err;
+  std::vector<std::string> layers;
+  for (auto name : {"tricky-l1.tar", "tricky-l2.tar", "tricky-l3.tar"}) {
+    layers.push_back(ingest(std::string("tricky/") + name));
+  }
+  for (std::string snapshotter : {"overlayfs", "native"}) {
+    SCOPED_TRACE(snapshotter);
+    std::string parent;
+    for (size_t i = 0; i < layers.size(); i++) {
+      auto key = snapshotter + "-active-" + std::to_string(i);
+      auto name = snapshotter + "-layer-" + std::to_string(i);
+      std::vector<std::string> args = {"snapshots", "--snapshotter", snapshotter, "prepare", key};
+      if (!parent.empty()) args.push_back(parent);
+      ctr(args);
+      apply(layers[i], snapshotter, key);
+      ctr({"snapshots", "--snapshotter", snapshotter, "commit", name, key});
+      parent = name;
+    }
+    auto req = client->ns("default").snapshotsRequest();
+    req.setSnapshotter(snapshotter);
+    auto view = req.send().getSnapshots().viewRequest();
+    view.setKey(snapshotter + "-rootfs");
+    view.setParent(parent);
+    auto mounts = view.send().wait(client->waitScope());
+    mountAll(mounts.getMounts(), target);
+    mounted = true;
+    auto listing = run({"/usr/bin/python3", peer + "/fslist.py", target});
+    unmount(target);
+    mounted = false;
+    ASSERT_EQ(listing.status, 0) << listing.err;
+    std::ifstream in(peer + "/ref/tricky.containerd-" + snapshotter + ".list");
+    std::string expected((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_FALSE(expected.empty());
+    if (listing.out != expected) {
+      auto ours = corpus.path() + "/ours.list";
+      auto theirs = peer + "/ref/tricky.containerd-" + snapshotter + ".list";
+      std::ofstream(ours) << listing.out;
+      ADD_FAILURE() << run({"/usr/bin/diff", theirs, ours}).out;
+    }
   }
 }
 
