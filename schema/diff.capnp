@@ -14,6 +14,12 @@ interface Diff {
   apply @0 (layer :Types.Descriptor, snapshotter :Text, key :Text) -> (applied :Types.Descriptor);
   # Applies the blob `layer` to the active snapshot `key`; returns the uncompressed (diff ID)
   # descriptor. A failed apply leaves the snapshot half-written: remove it, never commit it.
+
+  diff @1 (snapshotter :Text, key :Text, mediaType :Text, ref :Text, labels :List(Types.Label))
+      -> (descriptor :Types.Descriptor);
+  # The layer that turns the active snapshot's parent into it, stored in the namespace's
+  # content store (labelled containerd.io/uncompressed with its diff ID). mediaType: an OCI
+  # layer type, tar or tar+gzip (the default).
 }
 
 interface Differ extends(Service.Service) {
@@ -22,6 +28,11 @@ interface Differ extends(Service.Service) {
   apply @0 (layer :Types.Descriptor, blob :Content.Blob, target :Snapshots.Directory,
             parents :List(Snapshots.Directory), whiteouts :Whiteouts)
       -> (applied :Types.Descriptor, entries :UInt64);
+
+  diff @1 (upper :Snapshots.Directory, lower :Snapshots.Directory, whiteouts :Whiteouts,
+           mediaType :Text, writer :Content.Writer) -> (descriptor :Types.Descriptor);
+  # overlay: `upper` is an upper directory on its own (`lower` is ignored); delete: `upper` is a
+  # full tree compared with the full tree `lower` (null for none). The layer goes to `writer`.
 
   enum Whiteouts {
     overlay @0;   # an overlay upperdir: 0:0 character devices and user.overlay.opaque

@@ -113,7 +113,7 @@ void LayerApplier::makeImplicitDir(kj::StringPtr entry, int parentFd, kj::String
   // wins, so it takes the metadata the lower snapshots show for it. Where a lower layer has
   // something else there (a symlink, even one leading out of the tree), the new directory
   // shadows it with default metadata, as containerd's unpack does.
-  if (mkdirat(parentFd, name.cStr(), 0755) < 0 && errno != EEXIST) failed(path, "mkdir", errno);
+  if (mkdirat(parentFd, name.cStr(), 0755) < 0 && errno != EEXIST) failed(entry, "mkdir", errno);
   // Made by this process's uid; a directory nobody describes belongs to root.
   KJ_SYSCALL(fchownat(parentFd, name.cStr(), 0, 0, AT_SYMLINK_NOFOLLOW));
   kj::String dir, base;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "layer-applier.h"
+#include "layer-differ.h"
 #include "layer-stream.h"
 
 namespace ctrd {
@@ -24,7 +25,58 @@ kj::Promise<int> requireFd(capnp::Capability::Client cap, kj::StringPtr what) {
   });
 }
 
+class FileSource final : public schema::Source::Server {
+  // The computed layer, for the content service to read by fd.
+public:
+  explicit FileSource(kj::AutoCloseFd fd) : fd(kj::mv(fd)) {}
+  kj::Maybe<int> getFd() override { return fd.get(); }
+
+private:
+  kj::AutoCloseFd fd;
+};
+
 }  // namespace
+
+kj::Promise<void> DifferServer::diff(DiffContext context) {
+  auto params = context.getParams();
+  auto mediaType =
+      kj::str(params.getMediaType().size() > 0 ? params.getMediaType()
+                                               : "application/vnd.oci.image.layer.v1.tar+gzip"_kj);
+  auto compression = compressionForMediaType(mediaType);
+  bool overlay = params.getWhiteouts() == schema::Differ::Whiteouts::OVERLAY;
+  auto upper = requireFd(params.getUpper(), "the upper directory");
+  kj::Promise<int> lower = overlay || !params.hasLower()
+                               ? kj::Promise<int>(-1)
+                               : requireFd(params.getLower(), "the lower directory");
+  return upper
+      .then([lower = kj::mv(lower)](int u) mutable {
+        return lower.then([u](int l) { return kj::tuple(u, l); });
+      })
+      .then([this, context, overlay, compression,
+             mediaType = kj::mv(mediaType)](kj::Tuple<int, int> fds) mutable {
+        kj::AutoCloseFd upperFd(kj::get<0>(fds));
+        kj::AutoCloseFd lowerFd(kj::get<1>(fds) >= 0 ? kj::get<1>(fds) : -1);
+        auto layer = overlay ? diffOverlayUpper(upperFd, compression)
+                             : diffTrees(kj::get<1>(fds), upperFd, compression);
+        logDebug("computed a layer of ", layer.entries, " entries, diff id ", layer.diffId);
+        auto writer = context.getParams().getWriter();
+        auto copy = writer.copyFromRequest();
+        copy.setSource(kj::heap<FileSource>(kj::mv(layer.file)));
+        return copy.send().then([context, writer, diffId = kj::mv(layer.diffId),
+                                 mediaType = kj::mv(mediaType)](auto) mutable {
+          auto commit = writer.commitRequest();
+          auto labels = commit.initLabels(1);
+          labels[0].setKey("containerd.io/uncompressed");
+          labels[0].setValue(diffId);
+          return commit.send().then([context, mediaType = kj::mv(mediaType)](auto r) mutable {
+            auto d = context.getResults().initDescriptor();
+            d.setMediaType(mediaType);
+            d.setDigest(r.getDigest());
+            d.setSize(r.getSize());
+          });
+        });
+      });
+}
 
 kj::Promise<void> DifferServer::apply(ApplyContext context) {
   auto params = context.getParams();

@@ -10,6 +10,7 @@ class DifferServer final : public schema::Differ::Server, public ServiceInfoServ
 public:
   DifferServer() : ServiceInfoServer(profileFor(ServiceKind::DIFF)) {}
   kj::Promise<void> apply(ApplyContext context) override;
+  kj::Promise<void> diff(DiffContext context) override;
 };
 
 }  // namespace ctrd

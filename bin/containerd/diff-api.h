@@ -21,6 +21,7 @@ public:
         differ(differ) {}
 
   kj::Promise<void> apply(ApplyContext context) override;
+  kj::Promise<void> diff(DiffContext context) override;
 
 private:
   kj::String ns;

@@ -1,5 +1,6 @@
 // ctr snapshots [--snapshotter NAME]: ls, prepare, view, commit, rm, info, mounts, tree, usage,
 // label, as containerd's.
+#include <common/errors.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -230,6 +231,37 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
                         }
                         table.print();
                       }});
+
+  auto* diff = snapshots->add_subcommand(
+      "diff",
+      "compute the layer between an active snapshot and its parent, into the content store");
+  auto diffKey = std::make_shared<std::string>();
+  auto diffBase = std::make_shared<std::string>();
+  auto mediaType = std::make_shared<std::string>("application/vnd.oci.image.layer.v1.tar+gzip");
+  auto ref = std::make_shared<std::string>();
+  auto diffLabels = std::make_shared<std::vector<std::string>>();
+  diff->add_option("key", *diffKey, "the active snapshot")->required();
+  diff->add_option("base", *diffBase,
+                   "the snapshot to compare against (only its parent is supported)");
+  diff->add_option("--media-type", *mediaType, "media type of the layer (tar or tar+gzip)");
+  diff->add_option("--ref", *ref, "content upload reference");
+  diff->add_option("--label", *diffLabels, "labels for the layer blob, key=value");
+  commands.push_back(
+      {diff, [&globals, snapshotter, diffKey, diffBase, mediaType, ref,
+              diffLabels](DaemonClient& client) {
+         if (!diffBase->empty()) {
+           throwError(ErrorKind::NOT_IMPLEMENTED,
+                      "a diff against a snapshot other than the parent");
+         }
+         auto req = client.ns(globals.ns.c_str()).diffRequest().send().getDiff().diffRequest();
+         req.setSnapshotter(snapshotter->c_str());
+         req.setKey(diffKey->c_str());
+         req.setMediaType(mediaType->c_str());
+         req.setRef(ref->c_str());
+         fillLabelArgs(*diffLabels, req.initLabels(diffLabels->size()));
+         auto response = req.send().wait(client.waitScope());
+         printf("%s\n", response.getDescriptor().getDigest().cStr());
+       }});
 
   auto* label = snapshots->add_subcommand("label", "add labels to a snapshot");
   auto labelKey = std::make_shared<std::string>();

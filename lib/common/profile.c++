@@ -63,7 +63,8 @@ const kj::StringPtr SNAPSHOT_SYSCALLS[] = {
     CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS, CTRD_OWNER_SYSCALLS,
     CTRD_SQLITE_SYSCALLS,  "mknodat",          "clone"};
 const kj::StringPtr DIFF_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS,
-                                       CTRD_OWNER_SYSCALLS, "mknodat", "clone"};
+                                       CTRD_OWNER_SYSCALLS,   "mknodat",
+                                       "memfd_create",        "clone"};
 
 // containerd-tasks forks shims that run runc, which runs containers: a seccomp filter is
 // inherited across fork and exec, so an allow-list here would also be the containers' (runc

@@ -163,6 +163,63 @@ TEST_F(DiffTest, OnlyTheNamespacesOwnBlobsAndSnapshots) {
   }
 }
 
+TEST_F(DiffTest, ComputedLayersRebuildTheSnapshot) {
+  auto base = ingest("base.tar");
+  for (std::string snapshotter : {"overlayfs", "native"}) {
+    SCOPED_TRACE(snapshotter);
+    auto sn = std::vector<std::string>{"snapshots", "--snapshotter", snapshotter};
+    auto with = [&](std::vector<std::string> more) {
+      auto args = sn;
+      args.insert(args.end(), more.begin(), more.end());
+      return ctr(args);
+    };
+    with({"prepare", "b"});
+    apply(base, snapshotter, "b");
+    with({"commit", "base", "b"});
+    // A container's changes: a deletion, a new file, a changed file, a new directory.
+    with({"prepare", "work", "base"});
+    auto mounts = with({"mounts", target, "work"});
+    ASSERT_EQ(run({"/bin/sh", "-c", mounts}).status, 0);
+    mounted = true;
+    unlink((target + "/gone").c_str());
+    std::ofstream(target + "/keep/stays") << "changed";
+    mkdir((target + "/new-dir").c_str(), 0750);
+    std::ofstream(target + "/new-dir/file") << "new";
+    run({"/bin/rm", "-rf", target + "/opq"});
+    unmount(target);
+    mounted = false;
+
+    auto digest = with({"diff", "--label", "made-by=test", "work"});
+    digest.pop_back();
+    auto info = ctr({"content", "ls"});
+    EXPECT_NE(info.find(digest), std::string::npos) << info;
+    EXPECT_NE(info.find("containerd.io/uncompressed=sha256:"), std::string::npos) << info;
+    EXPECT_NE(info.find("made-by=test"), std::string::npos) << info;
+
+    // The layer on a fresh child of the same base gives the same tree.
+    with({"prepare", "rebuilt", "base"});
+    auto req = client->ns("default").diffRequest().send().getDiff().applyRequest();
+    auto layer = req.initLayer();
+    layer.setMediaType("application/vnd.oci.image.layer.v1.tar+gzip");
+    layer.setDigest(digest);
+    req.setSnapshotter(snapshotter);
+    req.setKey("rebuilt");
+    req.send().wait(client->waitScope());
+    std::string lists[2];
+    const char* keys[] = {"work", "rebuilt"};
+    for (int i = 0; i < 2; i++) {
+      auto m = with({"mounts", target, keys[i]});
+      ASSERT_EQ(run({"/bin/sh", "-c", m}).status, 0);
+      lists[i] = run({"/usr/bin/find", target, "-printf", "%P %y %m %U:%G %s %l\\n"}).out;
+      unmount(target);
+    }
+    EXPECT_EQ(lists[1], lists[0]);
+    EXPECT_EQ(lists[0].find("gone"), std::string::npos) << lists[0];
+    EXPECT_NE(lists[0].find("new-dir/file f 644"), std::string::npos) << lists[0];
+    for (auto key : {"rebuilt", "work", "base"}) with({"rm", key});
+  }
+}
+
 TEST_F(DiffTest, TrickyImageUnpacksExactlyAsContainerdDoes) {
   // The peer's tricky:latest layers, built by the peer's own script, unpacked here; the trees
   // must match real containerd's unpack of the same layers, listed by the peer's fslist.py.
