@@ -2,6 +2,7 @@
 
 #include <common/errors.h>
 #include <common/log.h>
+#include <common/rpc.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -324,8 +325,15 @@ Snapshotter::Writable Snapshotter::writableDir(kj::StringPtr key) {
     throwError(ErrorKind::FAILED_PRECONDITION,
                kj::str("snapshot \"", key, "\" is ", kindName(record.kind), ", not active"));
   }
+  auto parents = parentIds(record);
+  constexpr size_t MAX_PARENTS = MAX_FDS_PER_MESSAGE - 10;  // room for the other fds of a call
+  if (parents.size() > MAX_PARENTS) {
+    throwError(ErrorKind::FAILED_PRECONDITION,
+               kj::str("snapshot \"", key, "\" has ", parents.size(), " parents; at most ",
+                       MAX_PARENTS, " can be handed over as directories"));
+  }
   Writable out{openDirectory(dir, kj::str(record.id, "/fs")), {}};
-  for (auto id : parentIds(record)) out.parents.add(openDirectory(dir, kj::str(id, "/fs")));
+  for (auto id : parents) out.parents.add(openDirectory(dir, kj::str(id, "/fs")));
   return out;
 }
 

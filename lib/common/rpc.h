@@ -8,8 +8,10 @@
 
 namespace ctrd {
 
-constexpr unsigned MAX_FDS_PER_MESSAGE = 4;
-// Fd passing silently yields no fd when either side sets 0; every connection here uses this.
+constexpr unsigned MAX_FDS_PER_MESSAGE = 250;
+// Fd passing silently yields no fd when either side sets 0, and drops the fds past the limit:
+// every connection here uses this one, just under the kernel's SCM_MAX_FD (253). A snapshot's
+// parents travel as one fd each, so it bounds how deep a chain can be handed over.
 
 constexpr uint64_t CLIENT_FLOW_LIMIT_WORDS = 1u << 20;
 // Outstanding call data one peer may queue on us (8 MiB), so a client cannot exhaust memory.

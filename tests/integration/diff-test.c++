@@ -225,8 +225,8 @@ TEST_F(DiffTest, TrickyImageUnpacksExactlyAsContainerdDoes) {
   // must match real containerd's unpack of the same layers, listed by the peer's fslist.py.
   std::string peer = CTRD_SOURCE_DIR "/../shared/peer";
   auto layersDir = corpus.path() + "/tricky";
-  auto made =
-      run({"/bin/bash", CTRD_SOURCE_DIR "/tests/integration/make-tricky-layers.sh", layersDir});
+  auto made = run(
+      {"/bin/bash", CTRD_SOURCE_DIR "/tests/integration/make-peer-layers.sh", "tricky", layersDir});
   if (made.status == 77) GTEST_SKIP() << made.err;
   ASSERT_EQ(made.status, 0) << made.err;
   std::vector<std::string> layers;

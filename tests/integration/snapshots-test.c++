@@ -399,6 +399,14 @@ TEST_F(SnapshotsTest, MoreLayersThanAMountOptionCanCarry) {
   for (int i = 0; i < LAYERS; i++) {
     EXPECT_TRUE(exists(target + "/file-" + std::to_string(i))) << i;
   }
+  // Every one of the 130 parents reaches the caller as a directory fd.
+  auto w = s.writableDirRequest();
+  w.setKey("top");
+  auto dirs = w.send().wait(client->waitScope());
+  ASSERT_EQ(dirs.getParents().size(), size_t(LAYERS));
+  for (auto p : dirs.getParents()) {
+    EXPECT_TRUE(p.getFd().wait(client->waitScope()) != nullptr);
+  }
 }
 
 TEST_F(SnapshotsTest, UsageCountsBlocksAndInodes) {
