@@ -18,7 +18,8 @@ namespace ctrd {
 namespace {
 
 constexpr kj::Duration FIRST_BACKOFF = 100 * kj::MILLISECONDS;
-constexpr kj::Duration MAX_BACKOFF = 30 * kj::SECONDS;
+constexpr kj::Duration MAX_BACKOFF = 30 * kj::SECONDS;   // a spawned service crash-looping
+constexpr kj::Duration MAX_REDIAL = 2 * kj::SECONDS;     // an external unit: dialing is cheap
 constexpr kj::Duration STABLE_AFTER = 10 * kj::SECONDS;  // lived this long: backoff starts over
 constexpr kj::Duration ANSWER_WITHIN = 10 * kj::SECONDS;
 constexpr kj::Duration STOP_GRACE = 5 * kj::SECONDS;
@@ -242,7 +243,7 @@ kj::Promise<void> ServiceProcess::recover(kj::String why) {
            config.address == nullptr ? "restarting" : "reconnecting", " in ",
            formatDuration(backoff));
   auto delay = backoff;
-  backoff = kj::min(backoff * 2, MAX_BACKOFF);
+  backoff = kj::min(backoff * 2, config.address == nullptr ? MAX_BACKOFF : MAX_REDIAL);
   return timer.afterDelay(delay).then([this]() {
     restarts++;
     return launch().then(
