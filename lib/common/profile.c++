@@ -87,10 +87,10 @@ constexpr uint64_t ALL_CAPS = ~uint64_t(0);
 
 const Profile PROFILES[] = {
     {ServiceKind::CONTENT, "containerd-content"_kj, "content"_kj, "io.containerd.content.v1"_kj,
-     "content"_kj, false, 0, true, SeccompPolicy::ALLOW_LIST, CONTENT_SYSCALLS,
+     "content"_kj, false, false, 0, true, SeccompPolicy::ALLOW_LIST, CONTENT_SYSCALLS,
      CONTENT_SOCKET_FAMILIES},
     {ServiceKind::SNAPSHOT, "containerd-snapshot"_kj, "snapshot"_kj,
-     "io.containerd.snapshotter.v1"_kj, "snapshots"_kj, false,
+     "io.containerd.snapshotter.v1"_kj, "snapshots"_kj, false, false,
      // MKNOD and SETFCAP only because the native snapshotter copies parent trees, which carry
      // device nodes and file capabilities; rootful only, like diff's.
      bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER) | bit(CAP_CHOWN) | bit(CAP_MKNOD) | bit(CAP_SETFCAP) |
@@ -99,11 +99,12 @@ const Profile PROFILES[] = {
     // CAP_MKNOD only for real device nodes in layers (rootful); whiteouts need none. CAP_FSETID
     // because chmod drops setgid from a file whose group the caller is not in.
     {ServiceKind::DIFF, "containerd-diff"_kj, "diff"_kj, "io.containerd.differ.v1"_kj, ""_kj, false,
+     true,
      bit(CAP_CHOWN) | bit(CAP_FOWNER) | bit(CAP_DAC_OVERRIDE) | bit(CAP_SETFCAP) | bit(CAP_MKNOD) |
          bit(CAP_FSETID),
      true, SeccompPolicy::ALLOW_LIST, DIFF_SYSCALLS, nullptr},
     {ServiceKind::TASKS, "containerd-tasks"_kj, "tasks"_kj, "io.containerd.runtime.v2"_kj, ""_kj,
-     true, ALL_CAPS, false, SeccompPolicy::DENY_LIST, TASKS_DENIED_SYSCALLS, nullptr},
+     true, false, ALL_CAPS, false, SeccompPolicy::DENY_LIST, TASKS_DENIED_SYSCALLS, nullptr},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -127,6 +128,17 @@ void closeInheritedFds(kj::ArrayPtr<const int> keep) {
     next = sorted[i] + 1;
   }
   KJ_SYSCALL(close_range(next, ~0U, 0));
+}
+
+void enterEmptyRoot() {
+  // Everything this process touches arrives as an fd; with an empty, deleted directory as its
+  // root, an absolute path (or a ".." walk) names nothing at all.
+  char dir[] = "/tmp/ctrd-empty-XXXXXX";
+  KJ_SYSCALL(mkdtemp(dir) == nullptr ? -1 : 0);
+  KJ_SYSCALL(chdir(dir));
+  KJ_SYSCALL(rmdir(dir));
+  KJ_SYSCALL(chroot("."));
+  KJ_SYSCALL(chdir("/"));
 }
 
 void dropBoundingSet(uint64_t keep) {
@@ -225,6 +237,7 @@ void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
   closeInheritedFds(keepFds);
 
   bool isRoot = geteuid() == 0;
+  if (profile.emptyRoot && isRoot) enterEmptyRoot();
   KJ_IF_MAYBE(id, identity) {
     if (id->uid == 0 && !profile.runsAsRoot) {
       throwError(ErrorKind::INVALID_ARGUMENT, "must not run as uid 0: give it a uid of its own");

@@ -24,6 +24,7 @@ struct Profile {
   kj::StringPtr pluginType;      // containerd's plugin type, for `ctr plugins ls`
   kj::StringPtr storeDirectory;  // its directory under <root>, owned by its uid; "" for none
   bool runsAsRoot;               // false: refuses uid 0 and needs a uid/gid to switch to
+  bool emptyRoot;                // its root becomes an empty, deleted directory: no host paths
   uint64_t capabilities;         // bit n = capability n; bounding = permitted = effective
   bool noNewPrivs;
   SeccompPolicy seccompPolicy;
@@ -44,6 +45,8 @@ void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
                   kj::ArrayPtr<const int> keepFds);
 // Cuts the calling process down to `profile`, in this fixed order:
 //   1. close every fd but stdio and `keepFds`, so nothing inherited leaks in;
+//   1b. for an emptyRoot profile, chroot into an empty directory that is then deleted (needs
+//      CAP_SYS_CHROOT, so while still root; started unprivileged, the unit must do it);
 //   2. drop the bounding set to the profile (needs CAP_SETPCAP, so while still root);
 //   3. switch to `identity` with SECBIT_KEEP_CAPS, so the profile's capabilities survive setuid;
 //   4. set permitted = effective = the profile, inheritable and ambient empty (nothing survives

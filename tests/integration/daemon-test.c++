@@ -1,6 +1,7 @@
 // The daemon as a user meets it: real executables, real kernel, a temporary root and state.
 #include <common/profile.h>
 #include <gtest/gtest.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -68,6 +69,15 @@ TEST_F(DaemonTest, EveryServiceRunsExactlyUnderItsProfile) {
     EXPECT_EQ(procStatusField(pid, "CapAmb:"), hex16(0));
     EXPECT_EQ(procStatusField(pid, "NoNewPrivs:"), p.noNewPrivs ? "1" : "0");
     EXPECT_EQ(procStatusField(pid, "Seccomp:"), "2");
+    char root[PATH_MAX] = {};
+    ASSERT_GT(readlink(("/proc/" + std::to_string(pid) + "/root").c_str(), root, sizeof(root) - 1),
+              0);
+    if (p.emptyRoot) {
+      EXPECT_NE(std::string(root).find("(deleted)"), std::string::npos) << root;
+      EXPECT_EQ(run({"/bin/ls", "-A", "/proc/" + std::to_string(pid) + "/root/"}).out, "");
+    } else {
+      EXPECT_STREQ(root, "/");
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // fakes) and probes what the child may and may not do.
 #include <common/profile.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <kj/exception.h>
 #include <linux/sched.h>
@@ -25,6 +26,7 @@ namespace ctrd {
 namespace {
 
 constexpr Identity TEST_IDENTITY = {64103, 64103};
+int statusFd = -1;  // the sandboxed child's /proc/self/status
 
 // Runs `probe` in a child that entered `kind`'s profile; returns the child's wait status.
 // The probe returns 0 when every expectation held, or the line of the first that failed.
@@ -33,8 +35,11 @@ int runSandboxed(ServiceKind kind, kj::Maybe<Identity> identity, std::function<i
   fflush(stderr);
   pid_t pid = fork();
   if (pid == 0) {
+    // Opened before the sandbox: an empty-root profile leaves no /proc to open afterwards.
+    statusFd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    int keep[] = {statusFd};
     KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                       [&]() { enterSandbox(profileFor(kind), identity, nullptr); })) {
+                       [&]() { enterSandbox(profileFor(kind), identity, keep); })) {
       fprintf(stderr, "enterSandbox: %s\n", e->getDescription().cStr());
       _exit(255);
     }
@@ -46,7 +51,11 @@ int runSandboxed(ServiceKind kind, kj::Maybe<Identity> identity, std::function<i
 }
 
 std::string statusField(const char* field) {
-  std::ifstream in("/proc/self/status");
+  // Read fresh through the fd opened before the sandbox; the kernel renders it at read time.
+  char buf[8192];
+  ssize_t n = pread(statusFd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return "";
+  std::istringstream in(std::string(buf, n));
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(field, 0) == 0) {
@@ -110,6 +119,9 @@ TEST_F(ProfileTest, DiffCannotOpenSocketsMountOrExecAndSurvivesTrying) {
     PROBE_ERRNO(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0), EPERM);  // fork
     PROBE_ERRNO(syscall(SYS_ptrace, 0, 0, 0, 0), EPERM);
     PROBE_ERRNO(syscall(SYS_unshare, CLONE_NEWNS), EPERM);
+    // Its root is an empty, deleted directory: no host path exists for it.
+    PROBE_ERRNO(open("/etc/passwd", O_RDONLY), ENOENT);
+    PROBE_ERRNO(open("../../../etc/passwd", O_RDONLY), ENOENT);
     struct clone_args args;
     memset(&args, 0, sizeof(args));
     PROBE_ERRNO(syscall(SYS_clone3, &args, sizeof(args)), ENOSYS);
