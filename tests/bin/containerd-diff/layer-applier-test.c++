@@ -304,6 +304,21 @@ TEST_F(LayerApplierTest, MediaTypeMustMatchTheBytes) {
   EXPECT_TRUE(docker.error == nullptr);
 }
 
+TEST_F(LayerApplierTest, SparseFilesStaySparse) {
+  auto result = apply("sparse.tar");
+  ASSERT_TRUE(result.error == nullptr) << errorMessage(KJ_ASSERT_NONNULL(result.error)).cStr();
+  auto st = lstatOf("sparse");
+  EXPECT_EQ(st.st_size, 64 << 20);
+  EXPECT_LT(st.st_blocks * 512, 1 << 20) << "the holes were written out";
+  int fd = open((target + "/sparse").c_str(), O_RDONLY);
+  char buf[4] = {};
+  EXPECT_EQ(pread(fd, buf, 3, 32 << 20), 3);
+  EXPECT_STREQ(buf, "mid");
+  EXPECT_EQ(pread(fd, buf, 3, 0), 3);
+  EXPECT_EQ(buf[0], 0);
+  close(fd);
+}
+
 TEST_F(LayerApplierTest, EmptyLayer) {
   auto result = apply("empty.tar");
   ASSERT_TRUE(result.error == nullptr);

@@ -95,3 +95,14 @@ write("whiteouts", [
 write("empty", [])
 write("plain-gzip", [entry("a", data=b"a")], compress=True)
 write("plain", [entry("a", data=b"a")])
+
+# A sparse file, as GNU tar writes it (PAX sparse 1.0): 64 MiB with 3 bytes of data.
+import subprocess, tempfile
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, "sparse")
+    with open(path, "wb") as f:
+        f.truncate(64 << 20)
+        f.seek(32 << 20)
+        f.write(b"mid")
+    subprocess.run(["tar", "--sparse", "--format=posix", "--numeric-owner", "-C", d, "-cf",
+                    os.path.join(out, "sparse.tar"), "sparse"], check=True)
