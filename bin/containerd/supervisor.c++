@@ -219,7 +219,9 @@ kj::Promise<void> ServiceProcess::start() {
             state = State::RUNNING;
             logInfo(config.profile->executable, " is up (pid ",
                     lastInfo->getRoot<schema::ProcessInfo>().getPid(), ")");
-            supervision = supervise().eagerlyEvaluate(nullptr);
+            supervision = supervise().eagerlyEvaluate([this](kj::Exception&& e) {
+              logError(config.profile->executable, ": supervision ended: ", errorMessage(e));
+            });
             return kj::READY_NOW;
           },
           [this](kj::Exception&& e) -> kj::Promise<void> {
@@ -246,14 +248,17 @@ kj::Promise<void> ServiceProcess::recover(kj::String why) {
   backoff = kj::min(backoff * 2, config.address == nullptr ? MAX_BACKOFF : MAX_REDIAL);
   return timer.afterDelay(delay).then([this]() {
     restarts++;
-    return launch().then(
-        [this]() {
-          state = State::RUNNING;
-          logInfo(config.profile->executable, " is back (pid ",
-                  lastInfo->getRoot<schema::ProcessInfo>().getPid(), ")");
-          return supervise();
-        },
-        [this](kj::Exception&& e) { return recover(kj::str(errorMessage(e))); });
+    // evalNow: a dial that fails at once throws here, and must reach the handler below rather
+    // than end supervision.
+    return kj::evalNow([this]() { return launch(); })
+        .then(
+            [this]() {
+              state = State::RUNNING;
+              logInfo(config.profile->executable, " is back (pid ",
+                      lastInfo->getRoot<schema::ProcessInfo>().getPid(), ")");
+              return supervise();
+            },
+            [this](kj::Exception&& e) { return recover(kj::str(errorMessage(e))); });
   });
 }
 

@@ -313,6 +313,15 @@ TEST_F(DaemonTest, RunningServiceIsDialedAndRedialedAfterItDies) {
     return r.out.find("containerd-diff          -              unavailable") != std::string::npos;
   })) << d.ctr({"plugins", "ls"}).out;
 
+  // Several dials fail while nothing listens; supervision must go on through them.
+  auto restarts = [&]() {
+    auto info = d.info();
+    for (auto& p : info["processes"]) {
+      if (p["id"] == "containerd-diff") return p["restarts"].get<int>();
+    }
+    return -1;
+  };
+  ASSERT_TRUE(waitFor([&]() { return restarts() >= 3; })) << d.log();
   unit = std::make_unique<Standalone>(argv);
   ASSERT_TRUE(waitFor([&]() { return d.servicePid("containerd-diff") == unit->pid(); }, 20000))
       << d.log();

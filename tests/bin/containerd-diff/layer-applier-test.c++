@@ -24,17 +24,6 @@
 namespace ctrd {
 namespace {
 
-std::string corpusDir() {
-  static test::TempDir* dir = nullptr;
-  if (dir == nullptr) {
-    dir = new test::TempDir();
-    auto r = test::run({"/usr/bin/python3",
-                        CTRD_SOURCE_DIR "/tests/bin/containerd-diff/make-layers.py", dir->path()});
-    EXPECT_EQ(r.status, 0) << r.err;
-  }
-  return dir->path();
-}
-
 std::string listing(const std::string& root, const std::string& skip) {
   // Every path under root but `skip`, with type and size: to prove nothing else changed.
   std::string out;
@@ -71,8 +60,13 @@ protected:
   std::string target = scratch.path() + "/target";
   std::string outside = scratch.path() + "/outside";
 
+  std::string corpus = scratch.path() + "/corpus";
+
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "layers carry owners and devices";
+    auto r = test::run(
+        {"/usr/bin/python3", CTRD_SOURCE_DIR "/tests/bin/containerd-diff/make-layers.py", corpus});
+    ASSERT_EQ(r.status, 0) << r.err;
     mkdir(target.c_str(), 0755);
     mkdir(outside.c_str(), 0755);
     std::ofstream(outside + "/canary") << "canary";
@@ -81,7 +75,7 @@ protected:
   Applied apply(const std::string& file, kj::StringPtr mediaType = nullptr,
                 WhiteoutStyle style = WhiteoutStyle::OVERLAY,
                 std::vector<std::string> parents = {}) {
-    auto path = corpusDir() + "/" + file;
+    auto path = corpus + "/" + file;
     if (mediaType == nullptr) {
       mediaType = file.size() > 3 && file.substr(file.size() - 3) == ".gz"
                       ? "application/vnd.oci.image.layer.v1.tar+gzip"_kj
@@ -268,7 +262,7 @@ TEST_F(LayerApplierTest, ImplicitDirectoriesTakeTheirMetadataFromTheParents) {
 }
 
 TEST_F(LayerApplierTest, DiffIdIsTheDigestOfTheUncompressedStream) {
-  std::ifstream in(corpusDir() + "/plain.tar", std::ios::binary);
+  std::ifstream in(corpus + "/plain.tar", std::ios::binary);
   std::string raw((std::istreambuf_iterator<char>(in)), {});
   Sha256 h;
   h.update(kj::arrayPtr(reinterpret_cast<const kj::byte*>(raw.data()), raw.size()));
