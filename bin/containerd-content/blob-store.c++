@@ -1,7 +1,9 @@
 #include "blob-store.h"
 
+#include <common/clock.h>
 #include <common/errors.h>
 #include <common/identifiers.h>
+#include <common/tree.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,24 +26,11 @@ constexpr size_t COPY_BUFFER = 1 << 20;
 constexpr int64_t SAVE_HASH_EVERY = 64 << 20;  // a killed copy re-hashes at most this much
 constexpr int64_t WRITEBACK_EVERY = 8 << 20;   // start writeback early: commit's fsync is short
 
-int64_t nowNanos() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t mtimeNanos(const struct stat& st) {
-  return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-}
-
-kj::AutoCloseFd openDirAt(int parent, kj::StringPtr name, bool create) {
-  if (create && mkdirat(parent, name.cStr(), 0700) < 0 && errno != EEXIST) {
+kj::AutoCloseFd openDirAt(int parent, kj::StringPtr name) {
+  if (mkdirat(parent, name.cStr(), 0700) < 0 && errno != EEXIST) {
     KJ_FAIL_SYSCALL("mkdirat", errno, name);
   }
-  int fd;
-  KJ_SYSCALL(fd = openat(parent, name.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW),
-             name);
-  return kj::AutoCloseFd(fd);
+  return openDirectory(parent, name);
 }
 
 kj::Maybe<kj::String> tryReadSmallFile(int dir, kj::StringPtr name) {
@@ -62,23 +50,6 @@ void writeSmallFile(int dir, kj::StringPtr name, kj::ArrayPtr<const kj::byte> co
       name);
   kj::AutoCloseFd owned(fd);
   KJ_SYSCALL(write(fd, content.begin(), content.size()), name);
-}
-
-void removeTree(int parent, kj::StringPtr name) {
-  // An ingest directory holds only plain files.
-  int fd = openat(parent, name.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd >= 0) {
-    DIR* d = fdopendir(fd);
-    KJ_ASSERT(d != nullptr);
-    KJ_DEFER(closedir(d));
-    while (struct dirent* e = readdir(d)) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-      unlinkat(fd, e->d_name, 0);
-    }
-  }
-  if (unlinkat(parent, name.cStr(), AT_REMOVEDIR) < 0 && errno != ENOENT) {
-    KJ_FAIL_SYSCALL("unlinkat", errno, name);
-  }
 }
 
 kj::String ingestDirName(kj::StringPtr ref) {
@@ -168,9 +139,9 @@ private:
 }  // namespace
 
 BlobStore::BlobStore(kj::AutoCloseFd rootParam) : root(kj::mv(rootParam)) {
-  auto blobsTop = openDirAt(root, "blobs", true);
-  blobs = openDirAt(blobsTop, "sha256", true);
-  ingests = openDirAt(root, "ingest", true);
+  auto blobsTop = openDirAt(root, "blobs");
+  blobs = openDirAt(blobsTop, "sha256");
+  ingests = openDirAt(root, "ingest");
 }
 
 kj::Maybe<BlobStat> BlobStore::tryStat(kj::StringPtr digest) {
@@ -180,7 +151,7 @@ kj::Maybe<BlobStat> BlobStore::tryStat(kj::StringPtr digest) {
     if (errno == ENOENT) return nullptr;
     KJ_FAIL_SYSCALL("fstatat", errno, digest);
   }
-  return BlobStat{kj::str(digest), st.st_size, mtimeNanos(st)};
+  return BlobStat{kj::str(digest), st.st_size, toNanos(st.st_mtim)};
 }
 
 kj::Vector<BlobStat> BlobStore::list() {
@@ -234,7 +205,7 @@ kj::Maybe<IngestStatus> BlobStore::tryReadStatus(int dirFd, kj::StringPtr ref) {
     if (fstatat(dirFd, "data", &st, AT_SYMLINK_NOFOLLOW) < 0) return nullptr;
     return IngestStatus{kj::str(ref), st.st_size,
                         total,        kj::str(strcmp(expected, "-") == 0 ? "" : expected),
-                        started,      mtimeNanos(st)};
+                        started,      toNanos(st.st_mtim)};
   }
   return nullptr;
 }
@@ -254,7 +225,7 @@ kj::Own<Ingest> BlobStore::openIngest(kj::StringPtr ref, kj::StringPtr expectedD
   KJ_ON_SCOPE_FAILURE(unlock(ref));
 
   auto name = ingestDirName(ref);
-  auto dir = openDirAt(ingests, name, true);
+  auto dir = openDirAt(ingests, name);
   int64_t total = expectedSize;
   kj::String expected = kj::str(expectedDigest);
   int64_t started = nowNanos();
@@ -482,7 +453,8 @@ int64_t Ingest::appendFrom(int source, const std::atomic<bool>& cancelled) {
 IngestStatus Ingest::status() {
   struct stat st;
   KJ_SYSCALL(fstat(data, &st));
-  return IngestStatus{kj::str(ref), offset(), total, kj::str(expected), startedAt, mtimeNanos(st)};
+  return IngestStatus{kj::str(ref),      offset(),  total,
+                      kj::str(expected), startedAt, toNanos(st.st_mtim)};
 }
 
 Ingest::Committed Ingest::commit(int64_t size, kj::StringPtr digest) {

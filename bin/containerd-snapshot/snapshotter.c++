@@ -1,5 +1,6 @@
 #include "snapshotter.h"
 
+#include <common/clock.h>
 #include <common/errors.h>
 #include <common/log.h>
 #include <common/rpc.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 namespace ctrd {
@@ -20,12 +20,6 @@ constexpr kj::StringPtr COLUMNS =
     "s.id, s.key, COALESCE(p.key, ''), s.kind, s.labels, s.created, s.updated, s.size,"
     " s.inodes"_kj;
 constexpr kj::StringPtr FROM = " FROM snapshots s LEFT JOIN snapshots p ON s.parent = p.id"_kj;
-
-int64_t nowNanos() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 SnapshotRecord readRecord(Statement& s) {
   return {s.integer(0),

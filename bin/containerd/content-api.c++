@@ -1,19 +1,13 @@
 #include "content-api.h"
 
+#include <common/clock.h>
 #include <common/digest.h>
 #include <common/errors.h>
 #include <common/filters.h>
 #include <common/identifiers.h>
 #include <kj/debug.h>
-#include <time.h>
 
 namespace ctrd {
-
-int64_t nowNanos() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 namespace {
 

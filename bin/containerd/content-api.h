@@ -34,6 +34,4 @@ private:
   kj::String storeRef(kj::StringPtr ref);
 };
 
-int64_t nowNanos();
-
 }  // namespace ctrd

@@ -1,5 +1,6 @@
 #include "diff-api.h"
 
+#include <common/clock.h>
 #include <common/digest.h>
 #include <common/errors.h>
 #include <common/labels.h>
