@@ -2,7 +2,6 @@
 
 #include <common/errors.h>
 #include <common/filters.h>
-#include <ctype.h>
 #include <errno.h>
 #include <kj/debug.h>
 #include <sys/stat.h>
@@ -37,25 +36,6 @@ public:
 private:
   kj::AutoCloseFd fd;
 };
-
-FieldLookup snapshotFields(const SnapshotRecord& r) {
-  return [&r](kj::ArrayPtr<const kj::String> path) -> kj::Maybe<kj::String> {
-    if (path.size() == 1 && path[0] == "name") return kj::str(r.key);
-    if (path.size() == 1 && path[0] == "parent") return kj::str(r.parent);
-    if (path.size() == 1 && path[0] == "kind") {
-      // Filters name kinds in lower case: kind==committed.
-      auto k = kj::str(kindName(r.kind));
-      for (char& c : k) c = tolower(c);
-      return kj::mv(k);
-    }
-    if (path.size() >= 2 && path[0] == "labels") {
-      KJ_IF_MAYBE(v, r.labels.find(kj::strArray(path.slice(1, path.size()), "."))) {
-        return kj::str(*v);
-      }
-    }
-    return nullptr;
-  };
-}
 
 class SnapshotsServer final : public schema::Snapshots::Server {
 public:
@@ -114,7 +94,13 @@ public:
     auto records = s.list();
     kj::Vector<const SnapshotRecord*> matched;
     for (auto& r : records) {
-      auto fields = snapshotFields(r);
+      auto fields =
+          snapshotFields(r.key, r.parent, r.kind, [&r](kj::StringPtr key) -> kj::Maybe<kj::String> {
+            KJ_IF_MAYBE(v, r.labels.find(key)) {
+              return kj::str(*v);
+            }
+            return nullptr;
+          });
       if (filter.matches(fields)) matched.add(&r);
     }
     auto out = context.getResults().initInfos(matched.size());

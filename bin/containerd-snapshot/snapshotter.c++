@@ -47,19 +47,6 @@ bool overlayIndexSwitchExists() {
 
 }  // namespace
 
-kj::StringPtr kindName(schema::Kind kind) {
-  switch (kind) {
-    case schema::Kind::VIEW:
-      return "View";
-    case schema::Kind::ACTIVE:
-      return "Active";
-    case schema::Kind::COMMITTED:
-      return "Committed";
-    default:
-      return "Unknown";
-  }
-}
-
 Snapshotter::Snapshotter(SnapshotDriver driver, kj::AutoCloseFd dirParam, kj::String pathParam)
     : driver(driver),
       dir(kj::mv(dirParam)),

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <common/labels.h>
+#include <common/snapshot-info.h>
 #include <common/sqlite.h>
 #include <common/tree.h>
 #include <kj/io.h>
@@ -77,7 +78,5 @@ private:
   kj::String fsPath(int64_t id);
   kj::Vector<MountSpec> mountsFor(const SnapshotRecord& record);
 };
-
-kj::StringPtr kindName(schema::Kind kind);
 
 }  // namespace ctrd

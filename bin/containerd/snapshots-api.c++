@@ -2,6 +2,7 @@
 
 #include <common/errors.h>
 #include <common/filters.h>
+#include <common/snapshot-info.h>
 #include <kj/debug.h>
 
 #include <string>
@@ -113,29 +114,13 @@ kj::Promise<void> NamespaceSnapshots::list(ListContext context) {
       if (!info.getName().startsWith(prefix)) continue;
       auto name = fromStore(info.getName());
       auto parent = fromStore(info.getParent());
-      FieldLookup fields = [&](kj::ArrayPtr<const kj::String> path) -> kj::Maybe<kj::String> {
-        if (path.size() == 1 && path[0] == "name") return kj::str(name);
-        if (path.size() == 1 && path[0] == "parent") return kj::str(parent);
-        if (path.size() == 1 && path[0] == "kind") {
-          switch (info.getKind()) {
-            case schema::Kind::ACTIVE:
-              return kj::str("active");
-            case schema::Kind::VIEW:
-              return kj::str("view");
-            case schema::Kind::COMMITTED:
-              return kj::str("committed");
-            default:
-              return kj::str("unknown");
-          }
-        }
-        if (path.size() >= 2 && path[0] == "labels") {
-          auto key = kj::strArray(path.slice(1, path.size()), ".");
-          for (auto l : info.getLabels()) {
-            if (l.getKey() == key) return kj::str(l.getValue());
-          }
-        }
-        return nullptr;
-      };
+      auto fields = snapshotFields(name, parent, info.getKind(),
+                                   [info](kj::StringPtr key) -> kj::Maybe<kj::String> {
+                                     for (auto l : info.getLabels()) {
+                                       if (l.getKey() == key) return kj::str(l.getValue());
+                                     }
+                                     return nullptr;
+                                   });
       if (filter.matches(fields)) mine.add(info);
     }
     auto out = context.getResults().initInfos(mine.size());

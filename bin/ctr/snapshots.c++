@@ -1,6 +1,7 @@
 // ctr snapshots [--snapshotter NAME]: ls, prepare, view, commit, rm, info, mounts, tree, usage,
 // label, as containerd's.
 #include <common/errors.h>
+#include <common/snapshot-info.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -13,19 +14,6 @@
 
 namespace ctrd::ctr {
 namespace {
-
-const char* kindText(schema::Kind kind) {
-  switch (kind) {
-    case schema::Kind::ACTIVE:
-      return "Active";
-    case schema::Kind::VIEW:
-      return "View";
-    case schema::Kind::COMMITTED:
-      return "Committed";
-    default:
-      return "Unknown";
-  }
-}
 
 std::string rfc3339(int64_t ns) {
   time_t secs = ns / 1000000000;
@@ -80,7 +68,7 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
          auto infos = infosResponse.getInfos();
          Table table({"KEY", "PARENT", "KIND"});
          for (auto i : infos)
-           table.add({i.getName().cStr(), i.getParent().cStr(), kindText(i.getKind())});
+           table.add({i.getName().cStr(), i.getParent().cStr(), kindName(i.getKind()).cStr()});
          table.print();
        }});
 
@@ -162,7 +150,7 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
                         auto iResponse = req.send().wait(client.waitScope());
                         auto i = iResponse.getInfo();
                         nlohmann::ordered_json out;
-                        out["Kind"] = kindText(i.getKind());
+                        out["Kind"] = kindName(i.getKind()).cStr();
                         out["Name"] = i.getName().cStr();
                         if (i.getParent().size() > 0) out["Parent"] = i.getParent().cStr();
                         if (i.getLabels().size() > 0) {

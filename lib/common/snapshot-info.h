@@ -1,0 +1,23 @@
+// How a snapshot's info reads to people and to filters, the same in the snapshot service, in
+// containerd's namespaced view of it and in ctr.
+#pragma once
+
+#include <kj/function.h>
+#include <kj/string.h>
+#include <schema/snapshots.capnp.h>
+
+#include "filters.h"
+
+namespace ctrd {
+
+kj::StringPtr kindName(schema::Kind kind);
+// "Active", "View", "Committed", as ctr prints them.
+
+using LabelLookup = kj::Function<kj::Maybe<kj::String>(kj::StringPtr key)>;
+
+FieldLookup snapshotFields(kj::StringPtr name, kj::StringPtr parent, schema::Kind kind,
+                           LabelLookup label);
+// Fields for containerd's filters: name, parent, kind (in lower case: kind==committed) and
+// labels.KEY. `name` and `parent` must outlive the lookup.
+
+}  // namespace ctrd
