@@ -6,6 +6,7 @@ $Cxx.namespace("ctrd::schema");
 
 using Types = import "types.capnp";
 using Service = import "service.capnp";
+using Distribution = import "distribution.capnp";
 
 struct Info {
   digest @0 :Text;
@@ -83,4 +84,13 @@ interface ContentStore extends(Service.Service) {
   listStatuses @5 (prefix :Text) -> (statuses :List(Status));
   abort @6 (ref :Text);
   writer @7 (ref :Text, expectedDigest :Text, expectedSize :Int64) -> (writer :Writer);
+
+  registry @8 (reference :Text, config :Distribution.ResolverConfig)
+      -> (registry :Distribution.Registry);
+  # The repository `reference` names, reached as `config` says. Fails with `invalid argument`
+  # for a malformed reference.
+
+  parse @9 (digest :Text, mediaType :Text) -> (document :Distribution.ImageDocument);
+  # A stored index, manifest or config (as `mediaType` says), parsed here so that no other
+  # process parses registry data. Size- and nesting-capped; schema 1 is `not implemented`.
 }

@@ -1,10 +1,85 @@
 @0xef4952a423965b35;
-# Image records, bound to one namespace.
+# Image records, bound to one namespace, and pulling them from registries.
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("ctrd::schema");
 
+using Types = import "types.capnp";
+using Distribution = import "distribution.capnp";
+
+struct Image {
+  name @0 :Text;
+  target @1 :Types.Descriptor;
+  labels @2 :List(Types.Label);
+  createdAt @3 :Int64;   # nanoseconds since the epoch
+  updatedAt @4 :Int64;
+}
+
+struct PullOptions {
+  platforms @0 :List(Text);     # empty: this host's
+  allPlatforms @1 :Bool;        # fetch every manifest of an index (unpack only `platforms`)
+  unpack @2 :Bool;
+  snapshotter @3 :Text;         # empty: overlayfs
+  maxConcurrentDownloads @4 :UInt32;   # 0: 3
+  resolver @5 :Distribution.ResolverConfig;
+}
+
+struct ProgressItem {
+  ref @0 :Text;          # "manifest-sha256:...", "layer-sha256:...", or the image name
+  status @1 :Status;
+  offset @2 :Int64;
+  total @3 :Int64;
+
+  enum Status {
+    resolving @0;
+    resolved @1;
+    waiting @2;
+    downloading @3;
+    done @4;
+    exists @5;
+  }
+}
+
+interface Progress {
+  # The caller's: the pull reports the whole table, at most every 100 ms and once at the end.
+  update @0 (items :List(ProgressItem));
+}
+
+struct Unpacked {
+  platform @0 :Text;
+  manifest @1 :Text;     # digest
+  chainId @2 :Text;      # the top snapshot, committed under this name
+  applied @3 :UInt32;    # layers applied (the others were unpacked already)
+  nanoseconds @4 :Int64; # from the first apply to the last commit
+}
+
+struct ImageUsage {
+  platforms @0 :List(Types.Platform);  # every platform the image offers
+  size @1 :Int64;          # index, manifest, config and layers for the chosen platform
+  present @2 :Int64;       # of `size`, the bytes this namespace holds
+  blobs @3 :UInt32;        # how many blobs `size` counts
+  presentBlobs @4 :UInt32;
+  complete @5 :Bool;       # every blob is present (a missing manifest hides its layers)
+  chainId @6 :Text;        # empty when the config is missing
+  unpacked @7 :Bool;       # `chainId` is a committed snapshot in the snapshotter asked about
+}
+
 interface Images {
-  # Its methods arrive with the issue that builds this service; until then the daemon answers
-  # calls for it with a `not implemented` error.
+  get @0 (name :Text) -> (image :Image);
+  list @1 (filters :List(Text)) -> (images :List(Image));
+  # Fields: name, target.digest, target.mediatype, labels.KEY.
+  create @2 (image :Image) -> (image :Image);
+  # `already exists` when the name is taken.
+  update @3 (image :Image, fieldpaths :List(Text)) -> (image :Image);
+  # fieldpaths: "target", "labels", "labels.KEY"; none means the target and all labels.
+  delete @4 (name :Text);
+
+  pull @5 (ref :Text, options :PullOptions, progress :Progress)
+      -> (image :Image, unpacked :List(Unpacked));
+  # Resolves `ref`, fetches what the platforms need (layers concurrently, each verified as it
+  # streams), records the image and, with `unpack`, applies each layer under its chain ID as
+  # soon as it and its parent are in, checking diff IDs against the config.
+
+  usage @6 (name :Text, platform :Text, snapshotter :Text) -> (usage :ImageUsage);
+  # What `ctr images ls` and `check` show. `platform` empty: this host's.
 }

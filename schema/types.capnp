@@ -14,6 +14,7 @@ struct Descriptor {
   digest @1 :Text;
   size @2 :Int64;
   annotations @3 :List(Label);
+  platform @4 :Platform;   # set only in an index's list of manifests
 }
 
 struct Platform {

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Installs the dependencies, builds, creates the service users, then starts the daemon in a
-# scratch root and shows what runs: every process, its uid and its state. Run as root.
+# Installs the dependencies, builds, creates the service users, then does the main job on this
+# machine alone: starts a local registry (Debian's docker-registry on 127.0.0.1), pushes a small
+# image made here from Debian's busybox-static, starts the daemon in a scratch root and pulls the
+# image with `ctr images pull`, showing the progress. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -10,9 +12,32 @@ cd "$(dirname "$0")/.."
 scratch=$(mktemp -d /tmp/containerd-quickstart-XXXXXX)
 chmod 755 "$scratch"
 sock=$scratch/state/containerd.sock
+registry=127.0.0.1:5000
+pids=()
+trap 'set +x; kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; umount "$scratch/rootfs" 2>/dev/null; rm -rf "$scratch"; true' EXIT
+
+if ! curl -fsS -o /dev/null "http://$registry/v2/" 2>/dev/null; then
+  cat > "$scratch/registry.yml" <<CFG
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $scratch/registry
+http:
+  addr: $registry
+CFG
+  docker-registry serve "$scratch/registry.yml" 2>"$scratch/registry.log" &
+  pids+=($!)
+  for _ in $(seq 100); do curl -fsS -o /dev/null "http://$registry/v2/" 2>/dev/null && break; sleep 0.1; done
+fi
+./scripts/push-image.py busybox "$registry/busybox:latest"
+
 build/bin/containerd --root "$scratch/root" --state "$scratch/state" 2>"$scratch/containerd.log" &
 daemon=$!
-trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$scratch"' EXIT
+pids+=($daemon)
 for _ in $(seq 100); do
   build/bin/ctr --address "$sock" version >/dev/null 2>&1 && break
   kill -0 $daemon 2>/dev/null || { cat "$scratch/containerd.log"; exit 1; }
@@ -20,4 +45,9 @@ for _ in $(seq 100); do
 done
 set -x
 build/bin/ctr --address "$sock" version
-build/bin/ctr --address "$sock" plugins ls
+build/bin/ctr --address "$sock" images pull "$registry/busybox:latest"
+build/bin/ctr --address "$sock" images ls
+mkdir "$scratch/rootfs"
+build/bin/ctr --address "$sock" images mount "$registry/busybox:latest" "$scratch/rootfs"
+chroot "$scratch/rootfs" /bin/busybox echo "hello from the pulled busybox image"
+build/bin/ctr --address "$sock" images unmount --rm "$scratch/rootfs"

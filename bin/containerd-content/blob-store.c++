@@ -386,6 +386,103 @@ void Ingest::append(kj::ArrayPtr<const kj::byte> bytes) {
   saveHash();
 }
 
+// ---------------------------------------------------------------------------------------------
+// IngestAppender
+
+struct IngestAppender::Impl {
+  Ingest& ingest;
+  HashPipeline pipeline;
+  kj::ArrayPtr<kj::byte> slot;  // acquired from the pipeline, not yet submitted
+  size_t filled = 0;
+  int64_t writeAtOffset;
+  int64_t writebackFrom;
+  int64_t sinceSave = 0;
+  bool finished = false;
+
+  explicit Impl(Ingest& ingest)
+      : ingest(ingest),
+        pipeline(ingest.hash, ingest.offset_),
+        writeAtOffset(ingest.offset()),
+        writebackFrom(writeAtOffset) {}
+
+  void flushSlot() {
+    auto chunk = slot.slice(0, filled);
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { ingest.writeAt(chunk, writeAtOffset); })) {
+      // Cut the file back to exactly what the hash covers, so that a resume is consistent.
+      pipeline.drain();
+      if (ftruncate(ingest.data, ingest.offset()) < 0) {
+        KJ_LOG(ERROR, "ftruncate after failed write", ingest.ref);
+      }
+      kj::throwFatalException(kj::mv(*e));
+    }
+    pipeline.submit(filled);
+    writeAtOffset += filled;
+    sinceSave += filled;
+    slot = nullptr;
+    filled = 0;
+    if (writeAtOffset - writebackFrom >= WRITEBACK_EVERY) {
+      sync_file_range(ingest.data, writebackFrom, writeAtOffset - writebackFrom,
+                      SYNC_FILE_RANGE_WRITE);
+      writebackFrom = writeAtOffset;
+    }
+    if (sinceSave >= SAVE_HASH_EVERY) {
+      pipeline.drain();
+      ingest.saveHash();
+      sinceSave = 0;
+    }
+  }
+};
+
+IngestAppender::IngestAppender(Ingest& ingest) {
+  ingest.ensureOpen();
+  impl = kj::heap<Impl>(ingest);
+}
+
+IngestAppender::~IngestAppender() noexcept(false) {
+  if (impl->finished) return;
+  // Unfinished (an error or a cancel): what reached the file is hashed once the pipeline
+  // drains; the partly filled slot never reached it.
+  impl->pipeline.drain();
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { impl->ingest.saveHash(); })) {
+    KJ_LOG(WARNING, "could not save the hash state", impl->ingest.ref, *e);
+  }
+}
+
+kj::ArrayPtr<kj::byte> IngestAppender::buffer() {
+  if (impl->slot == nullptr) {
+    impl->slot = impl->pipeline.acquire();
+    impl->filled = 0;
+  }
+  return impl->slot.slice(impl->filled, impl->slot.size());
+}
+
+void IngestAppender::advance(size_t n) {
+  KJ_REQUIRE(impl->slot != nullptr && impl->filled + n <= impl->slot.size());
+  impl->filled += n;
+  if (impl->filled == impl->slot.size()) impl->flushSlot();
+}
+
+void IngestAppender::write(kj::ArrayPtr<const kj::byte> bytes) {
+  while (bytes.size() > 0) {
+    auto buf = buffer();
+    size_t n = kj::min(buf.size(), bytes.size());
+    memcpy(buf.begin(), bytes.begin(), n);
+    advance(n);
+    bytes = bytes.slice(n, bytes.size());
+  }
+}
+
+int64_t IngestAppender::accepted() const {
+  return impl->writeAtOffset + impl->filled;
+}
+
+void IngestAppender::finish() {
+  if (impl->filled > 0) impl->flushSlot();
+  impl->pipeline.drain();
+  impl->ingest.saveHash();
+  impl->finished = true;
+}
+
 int64_t Ingest::appendFrom(int source, const std::atomic<bool>& cancelled) {
   ensureOpen();
   int64_t have = offset();
@@ -397,21 +494,16 @@ int64_t Ingest::appendFrom(int source, const std::atomic<bool>& cancelled) {
     }
   }
   int64_t written = 0;
-  int64_t writeAtOffset = offset();
-  int64_t sinceSave = 0;
-  int64_t writebackFrom = writeAtOffset;
-  HashPipeline pipeline(hash, offset_);
+  IngestAppender appender(*this);
   while (!cancelled.load(std::memory_order_relaxed)) {
     // Wait in slices so that a cancelled copy from an idle pipe or terminal still ends.
     struct pollfd ready = {source, POLLIN, 0};
     if (poll(&ready, 1, 200) == 0) continue;
-    auto buf = pipeline.acquire();
+    auto buf = appender.buffer();
     ssize_t n = read(source, buf.begin(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      pipeline.drain();
-      throwIoError("read source for", ref, err);
+      throwIoError("read source for", ref, errno);
     }
     if (n == 0) break;
     size_t skip = 0;
@@ -420,34 +512,24 @@ int64_t Ingest::appendFrom(int source, const std::atomic<bool>& cancelled) {
       skip = std::min<int64_t>(have, n);
       have -= skip;
       if (skip == size_t(n)) continue;
+      memmove(buf.begin(), buf.begin() + skip, n - skip);
     }
-    auto chunk = buf.slice(skip, n);
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { writeAt(chunk, writeAtOffset); })) {
-      // Cut the file back to exactly what the hash covers, so that a resume is consistent.
-      pipeline.drain();
-      if (ftruncate(data, offset()) < 0) KJ_LOG(ERROR, "ftruncate after failed write", ref);
-      kj::throwFatalException(kj::mv(*e));
-    }
-    if (skip > 0) memmove(buf.begin(), chunk.begin(), chunk.size());
-    pipeline.submit(chunk.size());
-    writeAtOffset += chunk.size();
-    written += chunk.size();
-    sinceSave += chunk.size();
-    if (writeAtOffset - writebackFrom >= WRITEBACK_EVERY) {
-      sync_file_range(data, writebackFrom, writeAtOffset - writebackFrom, SYNC_FILE_RANGE_WRITE);
-      writebackFrom = writeAtOffset;
-    }
-    if (sinceSave >= SAVE_HASH_EVERY) {
-      pipeline.drain();
-      saveHash();
-      sinceSave = 0;
-    }
+    appender.advance(n - skip);
+    written += n - skip;
   }
-  pipeline.drain();
-  saveHash();
+  appender.finish();
   if (cancelled.load())
     throwError(ErrorKind::UNAVAILABLE, kj::str("ingest ref ", ref, " cancelled"));
   return written;
+}
+
+void Ingest::reset() {
+  ensureOpen();
+  KJ_SYSCALL(ftruncate(data, 0), ref);
+  hash = Sha256();
+  offset_ = 0;
+  savedAt = -1;
+  if (unlinkat(dir, "hash", 0) < 0 && errno != ENOENT) KJ_FAIL_SYSCALL("unlinkat", errno, ref);
 }
 
 IngestStatus Ingest::status() {

@@ -88,11 +88,14 @@ public:
   Committed commit(int64_t size, kj::StringPtr digest);
   // Throws `failed precondition` on a mismatch; the ingest stays for a retry or an abort.
   void abort();
+  void reset();
+  // Drops the bytes written so far: the next byte appended is the content's first.
 
   void resumeHash();
   // Brings the hash up to the data on disk, from the saved state when it is usable.
 
 private:
+  friend class IngestAppender;
   BlobStore& store;
   kj::String ref;
   kj::AutoCloseFd dir;
@@ -111,6 +114,29 @@ private:
   // Writes only; on failure cuts the file back to offset() and throws.
   void saveHash();
   void ensureOpen();
+};
+
+class IngestAppender {
+  // Appends to an ingest from a producer (a read loop, an HTTP download) with the hash computed
+  // on a thread of its own, writeback started early and the hash state saved every 64 MiB.
+  // Until finish() the ingest's offset trails what was accepted.
+public:
+  explicit IngestAppender(Ingest& ingest);
+  ~IngestAppender() noexcept(false);
+  KJ_DISALLOW_COPY(IngestAppender);
+
+  kj::ArrayPtr<kj::byte> buffer();
+  void advance(size_t n);
+  // Fill (part of) buffer(), then say how much: no copy for a producer that reads into it.
+  void write(kj::ArrayPtr<const kj::byte> bytes);
+  int64_t accepted() const;
+  // The ingest's size once everything given so far is written.
+  void finish();
+
+  struct Impl;
+
+private:
+  kj::Own<Impl> impl;
 };
 
 }  // namespace ctrd

@@ -21,6 +21,8 @@ public:
   kj::Promise<void> listStatuses(ListStatusesContext context) override;
   kj::Promise<void> abort(AbortContext context) override;
   kj::Promise<void> writer(WriterContext context) override;
+  kj::Promise<void> registry(RegistryContext context) override;
+  kj::Promise<void> parse(ParseContext context) override;
 
 private:
   kj::Own<BlobStore> store;

@@ -7,6 +7,7 @@
 
 #include "content-api.h"
 #include "diff-api.h"
+#include "images-api.h"
 #include "snapshots-api.h"
 
 namespace ctrd {
@@ -36,7 +37,10 @@ public:
         name_, context.getParams().getSnapshotter(), backends.service(ServiceKind::SNAPSHOT)));
     return kj::READY_NOW;
   }
-  kj::Promise<void> images(ImagesContext) override { return missing("images"); }
+  kj::Promise<void> images(ImagesContext context) override {
+    context.getResults().setImages(kj::heap<NamespaceImages>(kj::str(name_), backends));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> containers(ContainersContext) override { return missing("containers"); }
   kj::Promise<void> tasks(TasksContext) override { return missing("tasks"); }
   kj::Promise<void> leases(LeasesContext) override { return missing("leases"); }

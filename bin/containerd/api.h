@@ -5,6 +5,7 @@
 #include <schema/containerd.capnp.h>
 
 #include "metadata.h"
+#include "pull.h"
 #include "supervisor.h"
 
 namespace ctrd {
@@ -13,6 +14,8 @@ struct Backends {
   // What the public API is served from: the service processes and meta.db.
   kj::ArrayPtr<kj::Own<ServiceProcess>> services;
   MetadataStore& metadata;
+  kj::Timer& timer;
+  Inflight& inflight;
 
   ServiceProcess& service(ServiceKind kind);
 };

@@ -121,7 +121,8 @@ int run(const Flags& flags) {
     kj::joinPromises(kj::mv(stops)).wait(io.waitScope);
   };
 
-  Backends backends{services, metadata};
+  Inflight inflight;
+  Backends backends{services, metadata, io.provider->getTimer(), inflight};
   auto starts = KJ_MAP(s, services) {
     return s->start();
   };

@@ -17,6 +17,16 @@ struct ContentRecord {
   int64_t updatedAt;
 };
 
+struct ImageRecord {
+  kj::String name;
+  kj::String mediaType;  // of the target
+  kj::String digest;
+  int64_t size;
+  Labels labels;
+  int64_t createdAt;
+  int64_t updatedAt;
+};
+
 class MetadataStore {
 public:
   explicit MetadataStore(kj::StringPtr path);
@@ -29,6 +39,14 @@ public:
   // False when the namespace did not hold it.
   int64_t contentHolders(kj::StringPtr digest);
   // How many namespaces hold the blob.
+
+  kj::Maybe<ImageRecord> tryGetImage(kj::StringPtr ns, kj::StringPtr name);
+  kj::Vector<ImageRecord> listImages(kj::StringPtr ns);
+  bool insertImage(kj::StringPtr ns, const ImageRecord& record);
+  // False when the name is taken.
+  void putImage(kj::StringPtr ns, const ImageRecord& record);
+  // Inserts or replaces.
+  bool removeImage(kj::StringPtr ns, kj::StringPtr name);
 
 private:
   Database db;

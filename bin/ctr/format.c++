@@ -18,6 +18,19 @@ std::string humanSize(int64_t bytes) {
   return buf;
 }
 
+std::string binarySize(int64_t bytes) {
+  static const char* const UNITS[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double size = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (size >= 1024.0 && unit + 1 < sizeof(UNITS) / sizeof(UNITS[0])) {
+    size /= 1024.0;
+    unit++;
+  }
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.1f %s", size, UNITS[unit]);
+  return buf;
+}
+
 std::string humanDuration(int64_t ns) {
   int64_t seconds = ns / 1000000000;
   auto plural = [](int64_t n, const char* unit) { return std::to_string(n) + " " + unit; };

@@ -11,6 +11,9 @@ namespace ctrd::ctr {
 std::string humanSize(int64_t bytes);
 // Decimal units, four significant digits: 1088448 -> "1.088MB", as docker/go-units does.
 
+std::string binarySize(int64_t bytes);
+// Binary units, one decimal: 1088448 -> "1.0 MiB", as ctr's image and progress output.
+
 std::string humanDuration(int64_t nanoseconds);
 // "Less than a second", "3 seconds", "About a minute", "5 minutes", "2 days", ...
 

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   registerVersion(app, commands);
   registerPlugins(app, commands);
   registerContent(app, commands, globals);
+  registerImages(app, commands, globals);
   registerSnapshots(app, commands, globals);
 
   try {

@@ -108,6 +108,15 @@ DocumentKind kindOf(kj::StringPtr mediaType) {
              kj::str("unknown manifest media type \"", mediaType, "\""));
 }
 
+bool isDocumentType(kj::StringPtr mediaType) {
+  using namespace mediatypes;
+  for (auto t : {OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST, OCI_CONFIG, DOCKER_CONFIG,
+                 DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED}) {
+    if (mediaType == t) return true;
+  }
+  return false;
+}
+
 Index parseIndex(kj::ArrayPtr<const kj::byte> bytes) {
   auto doc = parseDocument(bytes, "index");
   checkSchemaVersion(doc, "index");

@@ -62,6 +62,9 @@ DocumentKind kindOf(kj::StringPtr mediaType);
 // For the Content-Type a registry answered with (or a descriptor's media type). Schema 1 is
 // `not implemented`; anything else unknown is `invalid argument`.
 
+bool isDocumentType(kj::StringPtr mediaType);
+// An index, manifest or config: small JSON documents, capped at MAX_DOCUMENT_SIZE.
+
 Index parseIndex(kj::ArrayPtr<const kj::byte> bytes);
 Manifest parseManifest(kj::ArrayPtr<const kj::byte> bytes);
 ImageConfig parseConfig(kj::ArrayPtr<const kj::byte> bytes);

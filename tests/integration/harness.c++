@@ -1,10 +1,13 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -125,30 +128,46 @@ Daemon::Daemon(const ServiceExtras& extras) {
 }
 
 Daemon::~Daemon() {
-  if (pid_ > 0) stop(SIGKILL);
+  if (child_) child_->stop(SIGKILL);
 }
 
 bool Daemon::start() {
-  pid_ = fork();
-  if (pid_ == 0) {
-    int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execl(binPath("containerd").c_str(), "containerd", "--config", config_.c_str(), nullptr);
-    _exit(127);
-  }
-  return waitFor([&]() {
-           int status;
-           if (waitpid(pid_, &status, WNOHANG) == pid_) {
-             pid_ = 0;
-             return true;
-           }
-           return ctr({"version"}).status == 0;
-         }) &&
-         pid_ > 0;
+  child_ = std::make_unique<Child>(
+      std::vector<std::string>{binPath("containerd"), "--config", config_}, log_);
+  return waitFor([&]() { return !child_->running() || ctr({"version"}).status == 0; }) &&
+         child_->running();
 }
 
 int Daemon::stop(int signal) {
+  if (!child_) return -1;
+  int status = child_->stop(signal);
+  child_.reset();
+  return status;
+}
+
+bool Daemon::running() {
+  return child_ && child_->running();
+}
+
+Child::Child(const std::vector<std::string>& argv, const std::string& logPath) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Child::~Child() {
+  stop(SIGKILL);
+}
+
+int Child::stop(int signal) {
   if (pid_ <= 0) return -1;
   kill(pid_, signal);
   int status = 0;
@@ -157,15 +176,37 @@ int Daemon::stop(int signal) {
   return decodeStatus(status);
 }
 
-bool Daemon::running() {
-  return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
+bool Child::running() {
+  if (pid_ <= 0) return false;
+  int status;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = 0;
+    return false;
+  }
+  return true;
 }
 
-std::string Daemon::log() {
-  std::ifstream in(log_);
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::string Daemon::log() {
+  return readFile(log_);
 }
 
 Result Daemon::ctr(const std::vector<std::string>& args, const std::string& input) {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -23,6 +24,25 @@ struct Result {
 
 Result run(const std::vector<std::string>& argv, const std::string& input = "");
 // Runs argv to completion and captures stdout and stderr.
+
+class Child {
+  // A process in the background, its output appended to a log file; killed when dropped.
+public:
+  Child(const std::vector<std::string>& argv, const std::string& logPath);
+  ~Child();
+  int stop(int signal = 15);
+  // Signals it and reaps it; returns its exit code (128 + signal if killed).
+  bool running();
+  pid_t pid() const { return pid_; }
+
+private:
+  pid_t pid_ = 0;
+};
+
+int freePort();
+// A TCP port on 127.0.0.1 nobody listens on right now.
+
+std::string readFile(const std::string& path);
 
 class TempDir {
 public:
@@ -61,7 +81,7 @@ public:
   const std::string& socket() const { return socket_; }
   const std::string& root() const { return root_; }
   const std::string& configPath() const { return config_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_ ? child_->pid() : 0; }
   std::string log();
 
   Result ctr(const std::vector<std::string>& args, const std::string& input = "");
@@ -73,7 +93,7 @@ public:
 private:
   TempDir dir_;
   std::string root_, state_, socket_, config_, log_;
-  pid_t pid_ = 0;
+  std::unique_ptr<Child> child_;
 };
 
 std::string procStatusField(pid_t pid, const std::string& field);

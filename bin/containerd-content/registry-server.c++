@@ -1,0 +1,126 @@
+#include "registry-server.h"
+
+#include <common/errors.h>
+#include <common/log.h>
+#include <kj/debug.h>
+#include <kj/thread.h>
+#include <oci/manifest.h>
+
+#include <atomic>
+
+namespace ctrd {
+namespace {
+
+struct Job {
+  // A blocking call on a thread of its own. Dropping it (the caller went away) cancels the call
+  // and waits for the thread, so nothing outlives what the call uses.
+  std::atomic<bool> cancelled{false};
+  kj::Maybe<kj::Own<kj::Thread>> thread;
+  ~Job() noexcept(false) {
+    cancelled = true;
+    thread = nullptr;
+  }
+};
+
+template <typename T, typename Func>
+kj::Promise<T> onWorker(Func&& func) {
+  // Results cross as an Own: GCC warns (wrongly) about a T held by value in the fulfiller.
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<kj::Own<T>>();
+  auto job = kj::heap<Job>();
+  auto& flag = job->cancelled;
+  job->thread = kj::heap<kj::Thread>(
+      [func = kj::fwd<Func>(func), &flag, fulfiller = kj::mv(paf.fulfiller)]() mutable {
+        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fulfiller->fulfill(kj::heap<T>(func(flag))); })) {
+          fulfiller->reject(kj::mv(*e));
+        }
+      });
+  return paf.promise.attach(kj::mv(job)).then([](kj::Own<T> result) { return kj::mv(*result); });
+}
+
+}  // namespace
+
+kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
+                                          schema::ResolverConfig::Reader config) {
+  auto ref = oci::parseReference(reference);
+  kj::Vector<RegistryEndpoint> endpoints;
+  for (auto e : config.getEndpoints()) {
+    RegistryEndpoint out;
+    out.url = kj::str(e.getUrl());
+    while (out.url.endsWith("/")) out.url = kj::str(out.url.slice(0, out.url.size() - 1));
+    if (!out.url.startsWith("https://") && !out.url.startsWith("http://")) {
+      throwError(ErrorKind::INVALID_ARGUMENT, kj::str("registry endpoint \"", e.getUrl(), "\""));
+    }
+    out.pull = e.getPull();
+    out.resolve = e.getResolve();
+    out.skipVerify = e.getSkipVerify() || config.getSkipVerify();
+    out.caPem = kj::heapArray(e.getCaPem());
+    for (auto h : e.getHeaders()) out.headers.add(kj::str(h.getKey(), ": ", h.getValue()));
+    endpoints.add(kj::mv(out));
+  }
+  if (endpoints.size() == 0) {
+    endpoints = RegistryClient::defaultEndpoints(ref, config.getPlainHttp(), config.getSkipVerify());
+  }
+  kj::Maybe<RegistryCredential> credential;
+  for (auto c : config.getCredentials()) {
+    if (c.getHost() == ref.domain) {
+      credential = RegistryCredential{kj::str(c.getUsername()), kj::str(c.getSecret())};
+    }
+  }
+  return kj::heap<RegistryClient>(kj::mv(ref), kj::mv(endpoints), kj::mv(credential));
+}
+
+kj::Promise<void> RegistryServer::resolve(ResolveContext context) {
+  return onWorker<RegistryDescriptor>([this](std::atomic<bool>& cancelled) {
+           return client->resolve(cancelled);
+         })
+      .then([this, context](RegistryDescriptor d) mutable {
+        auto results = context.getResults();
+        results.setName(client->reference().toString());
+        auto out = results.initDescriptor();
+        out.setMediaType(d.mediaType);
+        out.setDigest(d.digest);
+        out.setSize(d.size);
+      });
+}
+
+kj::Promise<void> RegistryServer::fetch(FetchContext context) {
+  auto params = context.getParams();
+  auto descriptor = params.getDescriptor();
+  RegistryDescriptor d{kj::str(descriptor.getMediaType()), kj::str(descriptor.getDigest()),
+                       descriptor.getSize()};
+  validateDigest(d.digest);
+  if (d.size < 0) throwError(ErrorKind::INVALID_ARGUMENT, kj::str(d.digest, ": size ", d.size));
+  if (oci::isDocumentType(d.mediaType) && d.size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str(d.digest, ": ", d.mediaType, " of ", d.size, " bytes (at most 4 MiB)"));
+  }
+  KJ_IF_MAYBE(st, store.tryStat(d.digest)) {
+    // Already stored: a download would only prove the registry has the same bytes.
+    context.getResults().setSize(st->size);
+    context.getResults().setExisted(true);
+    return kj::READY_NOW;
+  }
+  auto ingest = store.openIngest(params.getRef(), d.digest, d.size);
+  if (ingest->offset() > 0) {
+    logInfo("resuming download of ", d.digest, " at offset ", ingest->offset());
+  }
+  auto& ingestRef = *ingest;
+  return onWorker<Ingest::Committed>(
+             [this, d = kj::mv(d), &ingestRef](std::atomic<bool>& cancelled) {
+               client->download(d, ingestRef, cancelled);
+               try {
+                 return ingestRef.commit(d.size, d.digest);
+               } catch (kj::Exception& e) {
+                 // A mismatch: these bytes are not the blob; resuming them would never be.
+                 ingestRef.abort();
+                 kj::throwFatalException(withContext(kj::str("fetch ", d.digest), e));
+               }
+             })
+      .attach(kj::mv(ingest))
+      .then([context](Ingest::Committed committed) mutable {
+        context.getResults().setSize(committed.size);
+        context.getResults().setExisted(committed.existed);
+      });
+}
+
+}  // namespace ctrd

@@ -1,0 +1,266 @@
+#include "images-api.h"
+
+#include <common/clock.h>
+#include <common/digest.h>
+#include <common/errors.h>
+#include <common/filters.h>
+#include <capnp/message.h>
+#include <kj/debug.h>
+#include <string.h>
+#include <oci/manifest.h>
+#include <oci/platform.h>
+
+#include "snapshots-api.h"
+
+namespace ctrd {
+namespace {
+
+constexpr size_t MAX_NAME_LENGTH = 4096;
+
+void validateImageName(kj::StringPtr name) {
+  if (name.size() == 0) throwError(ErrorKind::INVALID_ARGUMENT, "image name must not be empty");
+  if (name.size() > MAX_NAME_LENGTH || strlen(name.cStr()) != name.size()) {
+    throwError(ErrorKind::INVALID_ARGUMENT, kj::str("image name \"", name, "\""));
+  }
+}
+
+void fillImage(schema::Image::Builder out, const ImageRecord& r) {
+  out.setName(r.name);
+  auto target = out.initTarget();
+  target.setMediaType(r.mediaType);
+  target.setDigest(r.digest);
+  target.setSize(r.size);
+  fillLabels(out.initLabels(r.labels.size()), r.labels);
+  out.setCreatedAt(r.createdAt);
+  out.setUpdatedAt(r.updatedAt);
+}
+
+void readTarget(ImageRecord& r, schema::Descriptor::Reader target) {
+  validateDigest(target.getDigest());
+  if (target.getMediaType().size() == 0) {
+    throwError(ErrorKind::INVALID_ARGUMENT, kj::str("image \"", r.name, "\": target media type"));
+  }
+  r.mediaType = kj::str(target.getMediaType());
+  r.digest = kj::str(target.getDigest());
+  r.size = target.getSize();
+}
+
+FieldLookup imageFields(const ImageRecord& r) {
+  return [&r](kj::ArrayPtr<const kj::String> path) -> kj::Maybe<kj::String> {
+    if (path.size() == 1 && path[0] == "name") return kj::str(r.name);
+    if (path.size() == 2 && path[0] == "target" && path[1] == "digest") return kj::str(r.digest);
+    if (path.size() == 2 && path[0] == "target" && path[1] == "mediatype") {
+      return kj::str(r.mediaType);
+    }
+    if (path.size() >= 2 && path[0] == "labels") {
+      KJ_IF_MAYBE(v, r.labels.find(kj::strArray(path.slice(1, path.size()), "."))) {
+        return kj::str(*v);
+      }
+    }
+    return nullptr;
+  };
+}
+
+class UsageWalk final : public kj::Refcounted {
+  // Adds up an image for one platform from what this namespace holds, parsing documents in
+  // containerd-content.
+public:
+  UsageWalk(kj::StringPtr ns, Backends& backends, oci::Platform platform)
+      : ns(kj::str(ns)),
+        backends(backends),
+        content(backends.service(ServiceKind::CONTENT).client<schema::ContentStore>()),
+        platform(kj::mv(platform)) {}
+
+  kj::Promise<void> walk(kj::String mediaType, kj::String digest, int64_t size, bool top) {
+    blobs++;
+    total += size;
+    if (backends.metadata.tryGetContent(ns, digest) == nullptr) {
+      complete = false;
+      return kj::READY_NOW;
+    }
+    presentBlobs++;
+    present += size;
+    if (!oci::isDocumentType(mediaType)) return kj::READY_NOW;  // a layer
+    auto req = content.parseRequest();
+    req.setDigest(digest);
+    req.setMediaType(mediaType);
+    return req.send().then([this, top](auto parsed) -> kj::Promise<void> {
+      auto doc = parsed.getDocument();
+      kj::Vector<kj::Promise<void>> next;
+      if (doc.isIndex()) {
+        int best = -1;
+        kj::Maybe<schema::Descriptor::Reader> choice;
+        for (auto m : doc.getIndex().getManifests()) {
+          int score = 0;
+          if (m.hasPlatform()) {
+            auto p = oci::normalize({kj::str(m.getPlatform().getOs()),
+                                     kj::str(m.getPlatform().getArchitecture()),
+                                     kj::str(m.getPlatform().getVariant())});
+            score = oci::preference(platform, p);
+            platforms.add(kj::mv(p));
+          }
+          if (score > best) {
+            best = score;
+            choice = m;
+          }
+        }
+        KJ_IF_MAYBE(m, choice) {
+          next.add(walk(kj::str(m->getMediaType()), kj::str(m->getDigest()), m->getSize(), false));
+        }
+      } else if (doc.isManifest()) {
+        auto m = doc.getManifest();
+        auto c = m.getConfig();
+        next.add(walk(kj::str(c.getMediaType()), kj::str(c.getDigest()), c.getSize(), top));
+        for (auto l : m.getLayers()) {
+          next.add(walk(kj::str(l.getMediaType()), kj::str(l.getDigest()), l.getSize(), false));
+        }
+      } else if (doc.isConfig()) {
+        auto c = doc.getConfig();
+        if (top) {
+          platforms.add(oci::normalize({kj::str(c.getPlatform().getOs()),
+                                        kj::str(c.getPlatform().getArchitecture()),
+                                        kj::str(c.getPlatform().getVariant())}));
+        }
+        kj::Vector<kj::String> diffIds;
+        for (auto d : c.getDiffIds()) diffIds.add(kj::str(d));
+        chain = chainId(diffIds);
+      }
+      return kj::joinPromises(next.releaseAsArray()).attach(kj::mv(parsed));
+    });
+  }
+
+  void fill(schema::ImageUsage::Builder out, bool unpacked) {
+    auto list = out.initPlatforms(platforms.size());
+    for (size_t i = 0; i < platforms.size(); i++) {
+      list[i].setOs(platforms[i].os);
+      list[i].setArchitecture(platforms[i].architecture);
+      list[i].setVariant(platforms[i].variant);
+    }
+    out.setSize(total);
+    out.setPresent(present);
+    out.setBlobs(blobs);
+    out.setPresentBlobs(presentBlobs);
+    out.setComplete(complete);
+    out.setChainId(chain);
+    out.setUnpacked(unpacked);
+  }
+
+  kj::String chain;
+
+private:
+  kj::String ns;
+  Backends& backends;
+  schema::ContentStore::Client content;
+  oci::Platform platform;
+  kj::Vector<oci::Platform> platforms;
+  int64_t total = 0, present = 0;
+  uint32_t blobs = 0, presentBlobs = 0;
+  bool complete = true;
+};
+
+}  // namespace
+
+ImageRecord NamespaceImages::require(kj::StringPtr name) {
+  KJ_IF_MAYBE(r, backends.metadata.tryGetImage(ns, name)) {
+    return kj::mv(*r);
+  }
+  throwError(ErrorKind::NOT_FOUND, kj::str("image \"", name, "\""));
+}
+
+kj::Promise<void> NamespaceImages::get(GetContext context) {
+  fillImage(context.getResults().initImage(), require(context.getParams().getName()));
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> NamespaceImages::list(ListContext context) {
+  auto filter = Filter::parse(context.getParams().getFilters());
+  kj::Vector<ImageRecord> matched;
+  for (auto& r : backends.metadata.listImages(ns)) {
+    auto lookup = imageFields(r);
+    if (filter.matches(lookup)) matched.add(kj::mv(r));
+  }
+  auto out = context.getResults().initImages(matched.size());
+  for (size_t i = 0; i < matched.size(); i++) fillImage(out[i], matched[i]);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> NamespaceImages::create(CreateContext context) {
+  auto image = context.getParams().getImage();
+  validateImageName(image.getName());
+  int64_t now = nowNanos();
+  ImageRecord r{kj::str(image.getName()), {}, {}, 0, readLabels(image.getLabels()), now, now};
+  readTarget(r, image.getTarget());
+  if (!backends.metadata.insertImage(ns, r)) {
+    throwError(ErrorKind::ALREADY_EXISTS, kj::str("image \"", r.name, "\""));
+  }
+  fillImage(context.getResults().initImage(), r);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> NamespaceImages::update(UpdateContext context) {
+  auto params = context.getParams();
+  auto image = params.getImage();
+  auto r = require(image.getName());
+  auto paths = params.getFieldpaths();
+  bool target = paths.size() == 0;
+  kj::Vector<kj::String> labelPaths;
+  for (auto p : paths) {
+    if (p == "target") {
+      target = true;
+    } else {
+      labelPaths.add(kj::str(p));
+    }
+  }
+  if (target) readTarget(r, image.getTarget());
+  if (paths.size() == 0 || labelPaths.size() > 0) {
+    // The label paths alone, as the shared label update reads them.
+    capnp::MallocMessageBuilder scratch;
+    auto textList = scratch.getOrphanage().newOrphan<capnp::List<capnp::Text>>(labelPaths.size());
+    for (size_t i = 0; i < labelPaths.size(); i++) textList.get().set(i, labelPaths[i]);
+    updateLabels(r.labels, readLabels(image.getLabels()), textList.getReader(),
+                 kj::str("image \"", r.name, "\""));
+  }
+  r.updatedAt = nowNanos();
+  backends.metadata.putImage(ns, r);
+  fillImage(context.getResults().initImage(), r);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> NamespaceImages::delete_(DeleteContext context) {
+  auto name = context.getParams().getName();
+  if (!backends.metadata.removeImage(ns, name)) {
+    throwError(ErrorKind::NOT_FOUND, kj::str("image \"", name, "\""));
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> NamespaceImages::pull(PullContext context) {
+  return pullImage(backends, ns, context);
+}
+
+kj::Promise<void> NamespaceImages::usage(UsageContext context) {
+  auto params = context.getParams();
+  auto r = require(params.getName());
+  auto platform = params.getPlatform().size() > 0
+                      ? oci::normalize(oci::parsePlatform(params.getPlatform()))
+                      : oci::hostPlatform();
+  auto snapshotter = kj::str(params.getSnapshotter().size() > 0 ? params.getSnapshotter()
+                                                                 : "overlayfs"_kj);
+  auto walk = kj::refcounted<UsageWalk>(ns, backends, kj::mv(platform));
+  auto& w = *walk;
+  return w.walk(kj::mv(r.mediaType), kj::mv(r.digest), r.size, true)
+      .then([this, &w, snapshotter = kj::mv(snapshotter)]() -> kj::Promise<bool> {
+        if (w.chain.size() == 0) return false;
+        auto stat = namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT))
+                        .statRequest();
+        stat.setKey(w.chain);
+        return stat.send().then([](auto info) { return info.getInfo().getKind() == schema::Kind::COMMITTED; },
+                                [](kj::Exception&&) { return false; });
+      })
+      .then([context, &w](bool unpacked) mutable {
+        w.fill(context.getResults().initUsage(), unpacked);
+      })
+      .attach(kj::mv(walk));
+}
+
+}  // namespace ctrd

@@ -1,0 +1,29 @@
+// Image records of one namespace (meta.db), pulling into it, and what an image adds up to.
+#pragma once
+
+#include <schema/images.capnp.h>
+
+#include "api.h"
+
+namespace ctrd {
+
+class NamespaceImages final : public schema::Images::Server {
+public:
+  NamespaceImages(kj::String ns, Backends& backends) : ns(kj::mv(ns)), backends(backends) {}
+
+  kj::Promise<void> get(GetContext context) override;
+  kj::Promise<void> list(ListContext context) override;
+  kj::Promise<void> create(CreateContext context) override;
+  kj::Promise<void> update(UpdateContext context) override;
+  kj::Promise<void> delete_(DeleteContext context) override;
+  kj::Promise<void> pull(PullContext context) override;
+  kj::Promise<void> usage(UsageContext context) override;
+
+private:
+  kj::String ns;
+  Backends& backends;
+
+  ImageRecord require(kj::StringPtr name);
+};
+
+}  // namespace ctrd

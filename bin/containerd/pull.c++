@@ -1,0 +1,636 @@
+#include "pull.h"
+
+#include <common/clock.h>
+#include <common/digest.h>
+#include <common/errors.h>
+#include <common/labels.h>
+#include <common/log.h>
+#include <kj/debug.h>
+#include <oci/platform.h>
+#include <oci/reference.h>
+
+#include <utility>
+
+#include "api.h"
+#include "diff-api.h"
+#include "snapshots-api.h"
+
+namespace ctrd {
+
+kj::Promise<void> Inflight::once(kj::String key, kj::Function<kj::Promise<void>()> work) {
+  KJ_IF_MAYBE(running, this->running.find(key)) {
+    return running->addBranch();
+  }
+  auto forked = kj::evalNow(kj::mv(work))
+                    .then([this, k = kj::str(key)]() mutable { settle(kj::mv(k)); },
+                          [this, k = kj::str(key)](kj::Exception&& e) mutable {
+                            settle(kj::mv(k));
+                            kj::throwFatalException(kj::mv(e));
+                          })
+                    .fork();
+  auto branch = forked.addBranch();
+  running.insert(kj::mv(key), kj::mv(forked));
+  return branch;
+}
+
+void Inflight::settle(kj::String key) {
+  // Later, not from inside the fork's own completion: dropping the fork there would free it
+  // while it runs.
+  tasks.add(kj::evalLater([this, key = kj::mv(key)]() { running.erase(key); }));
+}
+
+kj::String chainId(kj::ArrayPtr<const kj::String> diffIds) {
+  if (diffIds.size() == 0) return kj::str();
+  auto chain = kj::str(diffIds[0]);
+  for (auto& d : diffIds.slice(1, diffIds.size())) {
+    chain = kj::str(SHA256_PREFIX, sha256Hex(kj::str(chain, " ", d).asBytes()));
+  }
+  return chain;
+}
+
+namespace {
+
+constexpr kj::StringPtr LABEL_UNCOMPRESSED = "containerd.io/uncompressed"_kj;
+constexpr kj::StringPtr LABEL_GC_CONTENT = "containerd.io/gc.ref.content."_kj;
+constexpr kj::StringPtr LABEL_GC_SNAPSHOT = "containerd.io/gc.ref.snapshot."_kj;
+constexpr kj::StringPtr LABEL_SOURCE = "containerd.io/distribution.source."_kj;
+constexpr unsigned DEFAULT_DOWNLOADS = 3;
+constexpr size_t MAX_INDEX_DEPTH = 4;
+constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
+
+struct Desc {
+  kj::String mediaType;
+  kj::String digest;
+  int64_t size;
+  kj::Maybe<oci::Platform> platform;
+};
+
+oci::Platform platformFrom(schema::Platform::Reader p) {
+  return oci::normalize({kj::str(p.getOs()), kj::str(p.getArchitecture()), kj::str(p.getVariant())});
+}
+
+Desc descFrom(schema::Descriptor::Reader d) {
+  Desc out{kj::str(d.getMediaType()), kj::str(d.getDigest()), d.getSize(), nullptr};
+  if (d.hasPlatform()) out.platform = platformFrom(d.getPlatform());
+  return out;
+}
+
+bool isIndex(kj::StringPtr mediaType) {
+  return mediaType.endsWith(".index.v1+json") || mediaType.endsWith(".list.v2+json");
+}
+
+class Semaphore {
+public:
+  explicit Semaphore(size_t n) : available(n) {}
+
+  kj::Promise<void> acquire() {
+    if (available > 0) {
+      available--;
+      return kj::READY_NOW;
+    }
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    waiters.add(kj::mv(paf.fulfiller));
+    return kj::mv(paf.promise);
+  }
+
+  void release() {
+    while (next < waiters.size()) {
+      auto& w = waiters[next++];
+      if (w->isWaiting()) {
+        w->fulfill();
+        return;
+      }
+    }
+    available++;
+  }
+
+private:
+  size_t available;
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
+  size_t next = 0;
+};
+
+class PullJob final : public kj::Refcounted {
+public:
+  PullJob(Backends& backends, kj::StringPtr ns, PullCallContext& context)
+      : backends(backends),
+        ns(kj::str(ns)),
+        content(backends.service(ServiceKind::CONTENT).client<schema::ContentStore>()),
+        downloads(DEFAULT_DOWNLOADS) {
+    auto params = context.getParams();
+    auto options = params.getOptions();
+    reference = oci::parseReference(params.getRef());
+    name = reference.toString();
+    for (auto p : options.getPlatforms()) wanted.add(oci::normalize(oci::parsePlatform(p)));
+    if (wanted.size() == 0) wanted.add(oci::hostPlatform());
+    allPlatforms = options.getAllPlatforms();
+    unpack = options.getUnpack();
+    snapshotter = kj::str(options.getSnapshotter().size() > 0 ? options.getSnapshotter()
+                                                              : "overlayfs"_kj);
+    if (options.getMaxConcurrentDownloads() > 0) {
+      downloads = Semaphore(options.getMaxConcurrentDownloads());
+    }
+    if (params.hasProgress()) progress = params.getProgress();
+    auto req = content.registryRequest();
+    req.setReference(name);
+    req.setConfig(options.getResolver());
+    registry = req.send().getRegistry();
+    snapshots = namespaceSnapshots(this->ns, snapshotter, backends.service(ServiceKind::SNAPSHOT));
+    diff = kj::heap<NamespaceDiff>(kj::str(this->ns), backends.metadata,
+                                   backends.service(ServiceKind::CONTENT),
+                                   backends.service(ServiceKind::SNAPSHOT),
+                                   backends.service(ServiceKind::DIFF));
+  }
+
+  kj::Promise<void> run(PullCallContext context) {
+    startedAt = nowNanos();
+    item(name, schema::ProgressItem::Status::RESOLVING, 0);
+    auto reporting = report().eagerlyEvaluate(nullptr);
+    return registry.resolveRequest()
+        .send()
+        .catch_([this](kj::Exception&& e) -> capnp::Response<schema::Registry::ResolveResults> {
+          kj::throwFatalException(
+              withContext(kj::str("failed to resolve reference \"", name, "\""), e));
+        })
+        .then([this](auto resolved) {
+          name = kj::str(resolved.getName());
+          items[0].ref = kj::str(name);
+          items[0].status = schema::ProgressItem::Status::RESOLVED;
+          root = descFrom(resolved.getDescriptor());
+          logInfo("pull ", name, ": resolved to ", root.digest, " (", root.mediaType, ")");
+          return handle(copy(root), 0);
+        })
+        .then([this]() {
+          // Everything the platforms need is in: the image exists from here on, as it does in
+          // containerd, even if an unpack then fails.
+          fetchedAt = nowNanos();
+          applyLabels();
+          recordImage();
+          return kj::joinPromises(unpacks.releaseAsArray());
+        })
+        .then([this]() {
+          if (unpack && unpacked.size() == 0) {
+            throwError(ErrorKind::NOT_FOUND,
+                       kj::str("no manifest in ", name, " for platform ", platformNames()));
+          }
+        })
+        .then([this, reporting = kj::mv(reporting)]() mutable {
+          finished = true;
+          return kj::mv(reporting);
+        })
+        .then([this, context]() mutable { fillResults(context); });
+  }
+
+private:
+  struct Item {
+    kj::String ref;
+    schema::ProgressItem::Status status;
+    int64_t offset;
+    int64_t total;
+  };
+
+  struct UnpackResult {
+    kj::String platform;
+    kj::String manifest;
+    kj::String chainId;
+    uint32_t applied = 0;
+    int64_t startedAt = 0;
+    int64_t finishedAt = 0;
+  };
+
+  Backends& backends;
+  kj::String ns;
+  schema::ContentStore::Client content;
+  schema::Registry::Client registry = nullptr;
+  schema::Snapshots::Client snapshots = nullptr;
+  schema::Diff::Client diff = nullptr;
+  kj::Maybe<schema::Progress::Client> progress;
+  oci::Reference reference;
+  kj::String name;
+  Desc root;
+  kj::Vector<oci::Platform> wanted;
+  bool allPlatforms = false;
+  bool unpack = false;
+  kj::String snapshotter;
+  Semaphore downloads;
+  kj::Vector<Item> items;
+  kj::Vector<kj::Promise<void>> unpacks;
+  kj::Vector<kj::Own<UnpackResult>> unpacked;
+  kj::HashMap<kj::String, Labels> labels;  // by digest, applied once everything is fetched
+  int64_t startedAt = 0;
+  int64_t fetchedAt = 0;
+  bool finished = false;
+
+  static Desc copy(const Desc& d) {
+    Desc out{kj::str(d.mediaType), kj::str(d.digest), d.size, nullptr};
+    KJ_IF_MAYBE(p, d.platform) {
+      out.platform = oci::Platform{kj::str(p->os), kj::str(p->architecture), kj::str(p->variant)};
+    }
+    return out;
+  }
+
+  kj::String platformNames() {
+    return kj::strArray(KJ_MAP(p, wanted) { return p.toString(); }, ", ");
+  }
+
+  size_t item(kj::StringPtr ref, schema::ProgressItem::Status status, int64_t total) {
+    for (size_t i = 0; i < items.size(); i++) {
+      if (items[i].ref == ref) return i;
+    }
+    items.add(Item{kj::str(ref), status, 0, total});
+    return items.size() - 1;
+  }
+
+  void label(kj::StringPtr digest, kj::String key, kj::String value) {
+    auto& l = labels.findOrCreate(digest, [&]() {
+      return kj::HashMap<kj::String, Labels>::Entry{kj::str(digest), Labels()};
+    });
+    setLabel(l, kj::mv(key), kj::mv(value));
+  }
+
+  kj::Promise<void> fetch(const Desc& d, kj::StringPtr kind) {
+    // Into this namespace's content store, unless it holds the blob already.
+    auto ref = kj::str(kind, "-", d.digest);
+    size_t at = item(ref, schema::ProgressItem::Status::WAITING, d.size);
+    label(d.digest, kj::str(LABEL_SOURCE, reference.domain), kj::str(reference.path));
+    if (backends.metadata.tryGetContent(ns, d.digest) != nullptr) {
+      items[at].status = schema::ProgressItem::Status::EXISTS;
+      items[at].offset = d.size;
+      return kj::READY_NOW;
+    }
+    auto work = [this, d = copy(d), ref = kj::str(ref)]() -> kj::Promise<void> {
+      // Runs once per namespace and digest, however many pulls want it.
+      if (backends.metadata.tryGetContent(ns, d.digest) != nullptr) return kj::READY_NOW;
+      auto req = registry.fetchRequest();
+      auto out = req.initDescriptor();
+      out.setMediaType(d.mediaType);
+      out.setDigest(d.digest);
+      out.setSize(d.size);
+      req.setRef(kj::str(ns, "/", ref));
+      return req.send().then([this, digest = kj::str(d.digest)](auto response) {
+        if (backends.metadata.tryGetContent(ns, digest) == nullptr) {
+          int64_t now = nowNanos();
+          backends.metadata.putContent(ns, {kj::str(digest), response.getSize(), {}, now, now});
+        }
+      });
+    };
+    return downloads.acquire()
+        .then([this, at, work = kj::mv(work), key = kj::str(ns, "/", d.digest)]() mutable {
+          items[at].status = schema::ProgressItem::Status::DOWNLOADING;
+          return backends.inflight.once(kj::mv(key), kj::mv(work));
+        })
+        .then(
+            [this, at]() {
+              downloads.release();
+              items[at].status = schema::ProgressItem::Status::DONE;
+              items[at].offset = items[at].total;
+            },
+            [this](kj::Exception&& e) {
+              downloads.release();
+              kj::throwFatalException(kj::mv(e));
+            });
+  }
+
+  kj::Promise<capnp::Response<schema::ContentStore::ParseResults>> parse(const Desc& d) {
+    auto req = content.parseRequest();
+    req.setDigest(d.digest);
+    req.setMediaType(d.mediaType);
+    return req.send();
+  }
+
+  kj::Promise<void> handle(Desc d, size_t depth) {
+    if (depth > MAX_INDEX_DEPTH) {
+      throwError(ErrorKind::INVALID_ARGUMENT,
+                 kj::str(d.digest, ": indexes nested more than ", MAX_INDEX_DEPTH, " deep"));
+    }
+    bool index = isIndex(d.mediaType);
+    auto fetched = fetch(d, index ? "index"_kj : "manifest"_kj);
+    return fetched.then([this, d = copy(d)]() { return parse(d); })
+        .then([this, d = kj::mv(d), depth, index](auto parsed) mutable -> kj::Promise<void> {
+          auto doc = parsed.getDocument();
+          if (index) {
+            if (!doc.isIndex()) {
+              throwError(ErrorKind::INVALID_ARGUMENT, kj::str(d.digest, ": not an index"));
+            }
+            auto children = select(doc.getIndex().getManifests());
+            kj::Vector<kj::Promise<void>> work;
+            for (auto& [position, child] : children) {
+              label(d.digest, kj::str(LABEL_GC_CONTENT, "m.", position), kj::str(child.digest));
+              work.add(handle(kj::mv(child), depth + 1));
+            }
+            return kj::joinPromises(work.releaseAsArray());
+          }
+          if (!doc.isManifest()) {
+            throwError(ErrorKind::INVALID_ARGUMENT, kj::str(d.digest, ": not a manifest"));
+          }
+          return handleManifest(kj::mv(d), kj::mv(parsed));
+        });
+  }
+
+  kj::Vector<std::pair<size_t, Desc>> select(capnp::List<schema::Descriptor>::Reader manifests) {
+    // Every manifest with --all-platforms; otherwise the best match for each wanted platform.
+    kj::Vector<std::pair<size_t, Desc>> out;
+    if (allPlatforms) {
+      for (size_t i = 0; i < manifests.size(); i++) out.add(i, descFrom(manifests[i]));
+      return out;
+    }
+    for (auto& want : wanted) {
+      int best = -1;
+      size_t bestAt = 0;
+      for (size_t i = 0; i < manifests.size(); i++) {
+        auto d = manifests[i];
+        int score = d.hasPlatform() ? oci::preference(want, platformFrom(d.getPlatform())) : 0;
+        if (score > best) {
+          best = score;
+          bestAt = i;
+        }
+      }
+      if (best < 0) continue;
+      bool have = false;
+      for (auto& [at, _] : out) have = have || at == bestAt;
+      if (!have) out.add(bestAt, descFrom(manifests[bestAt]));
+    }
+    if (out.size() == 0) {
+      throwError(ErrorKind::NOT_FOUND,
+                 kj::str("no match for platform ", platformNames(), " in manifest ", root.digest));
+    }
+    return out;
+  }
+
+  kj::Promise<void> handleManifest(Desc d,
+                                   capnp::Response<schema::ContentStore::ParseResults> parsed) {
+    auto manifest = parsed.getDocument().getManifest();
+    auto config = descFrom(manifest.getConfig());
+    kj::Vector<Desc> layers;
+    for (auto l : manifest.getLayers()) layers.add(descFrom(l));
+    label(d.digest, kj::str(LABEL_GC_CONTENT, "config"), kj::str(config.digest));
+    for (size_t i = 0; i < layers.size(); i++) {
+      label(d.digest, kj::str(LABEL_GC_CONTENT, "l.", i), kj::str(layers[i].digest));
+    }
+    // Layers start downloading now; the config decides whether and how they unpack.
+    kj::Vector<kj::ForkedPromise<void>> fetches;
+    for (auto& l : layers) fetches.add(fetch(l, "layer").fork());
+    kj::Vector<kj::Promise<void>> done;
+    for (auto& f : fetches) done.add(f.addBranch());
+    auto configDone =
+        fetch(config, "config")
+            .then([this, config = copy(config)]() { return parse(config); })
+            .then([this, d = kj::mv(d), layers = kj::mv(layers), fetches = kj::mv(fetches)](
+                      auto parsed) mutable {
+              auto doc = parsed.getDocument();
+              if (!doc.isConfig()) {
+                throwError(ErrorKind::INVALID_ARGUMENT, kj::str(d.digest, ": config is not a config"));
+              }
+              auto config = doc.getConfig();
+              auto platform = platformFrom(config.getPlatform());
+              KJ_IF_MAYBE(p, d.platform) {
+                platform = oci::Platform{kj::str(p->os), kj::str(p->architecture), kj::str(p->variant)};
+              }
+              kj::Vector<kj::String> diffIds;
+              for (auto id : config.getDiffIds()) diffIds.add(kj::str(id));
+              if (diffIds.size() != layers.size()) {
+                throwError(ErrorKind::INVALID_ARGUMENT,
+                           kj::str(d.digest, ": ", layers.size(), " layers but the config lists ",
+                                   diffIds.size(), " diff IDs"));
+              }
+              for (size_t i = 0; i < layers.size(); i++) {
+                validateDigest(diffIds[i]);
+                label(layers[i].digest, kj::str(LABEL_UNCOMPRESSED), kj::str(diffIds[i]));
+              }
+              if (unpack && wantsUnpack(platform)) {
+                unpacks.add(unpackLayers(kj::mv(d), kj::mv(platform), kj::mv(layers),
+                                         kj::mv(diffIds), kj::mv(fetches))
+                                .eagerlyEvaluate(nullptr));
+              }
+            });
+    done.add(kj::mv(configDone));
+    return kj::joinPromises(done.releaseAsArray());
+  }
+
+  bool wantsUnpack(const oci::Platform& platform) {
+    // With --all-platforms every manifest is fetched, but only this host's (or the ones
+    // asked for) unpack.
+    for (auto& w : wanted) {
+      if (oci::matches(w, platform)) return true;
+    }
+    return false;
+  }
+
+  kj::Promise<void> unpackLayers(Desc manifest, oci::Platform platform, kj::Vector<Desc> layers,
+                                 kj::Vector<kj::String> diffIds,
+                                 kj::Vector<kj::ForkedPromise<void>> fetches) {
+    // Layer N applies once it is fetched and layer N-1 is applied: the chain follows the
+    // downloads instead of waiting for all of them.
+    auto result = kj::heap<UnpackResult>();
+    result->platform = platform.toString();
+    result->manifest = kj::str(manifest.digest);
+    result->chainId = chainId(diffIds);
+    auto& r = *result;
+    unpacked.add(kj::mv(result));
+    kj::Promise<void> chain = kj::READY_NOW;
+    for (size_t i = 0; i < layers.size(); i++) {
+      auto parent = chainId(diffIds.slice(0, i));
+      auto id = chainId(diffIds.slice(0, i + 1));
+      auto ready = kj::heapArrayBuilder<kj::Promise<void>>(2);
+      ready.add(kj::mv(chain));
+      ready.add(fetches[i].addBranch());
+      chain = kj::joinPromises(ready.finish())
+                  .then([this, &r, layer = copy(layers[i]), diffId = kj::str(diffIds[i]),
+                         parent = kj::mv(parent), id = kj::mv(id)]() mutable {
+                    if (r.startedAt == 0) r.startedAt = nowNanos();
+                    auto key = kj::str("unpack/", ns, "/", snapshotter, "/", id);
+                    return backends.inflight.once(
+                        kj::mv(key), [this, &r, layer = kj::mv(layer), diffId = kj::mv(diffId),
+                                      parent = kj::mv(parent), id = kj::mv(id)]() mutable {
+                          return applyLayer(r, kj::mv(layer), kj::mv(diffId), kj::mv(parent),
+                                            kj::mv(id));
+                        });
+                  });
+    }
+    return chain.attach(kj::mv(fetches)).then([this, &r]() {
+      r.finishedAt = nowNanos();
+      configSnapshotLabel(r);
+    });
+  }
+
+  void configSnapshotLabel(UnpackResult& r) {
+    // The config holds the unpacked snapshot for garbage collection, as containerd's does.
+    // Found again through the manifest's label.
+    KJ_IF_MAYBE(l, labels.find(r.manifest)) {
+      KJ_IF_MAYBE(config, l->find(kj::str(LABEL_GC_CONTENT, "config"))) {
+        auto key = kj::str(LABEL_GC_SNAPSHOT, snapshotter);
+        auto configDigest = kj::str(*config);
+        label(configDigest, kj::mv(key), kj::str(r.chainId));
+        // Labels were applied already if the fetches finished first.
+        applyLabelsOf(configDigest);
+      }
+    }
+  }
+
+  kj::Promise<void> applyLayer(UnpackResult& r, Desc layer, kj::String diffId, kj::String parent,
+                               kj::String id) {
+    auto stat = snapshots.statRequest();
+    stat.setKey(id);
+    return stat.send().then(
+        [](auto) -> kj::Promise<void> { return kj::READY_NOW; },  // unpacked already
+        [this, &r, layer = kj::mv(layer), diffId = kj::mv(diffId), parent = kj::mv(parent),
+         id = kj::mv(id)](kj::Exception&& e) mutable -> kj::Promise<void> {
+          if (errorKind(e) != ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(e));
+          auto key = kj::str("extract-", nowNanos(), "-", id);
+          auto prepare = snapshots.prepareRequest();
+          prepare.setKey(key);
+          prepare.setParent(parent);
+          auto removeKey = [this, key = kj::str(key)]() {
+            auto rm = snapshots.removeRequest();
+            rm.setKey(key);
+            return rm.send().ignoreResult().catch_([](kj::Exception&&) {});
+          };
+          return prepare.send()
+              .then([this, layer = kj::mv(layer), key = kj::str(key)](auto) mutable {
+                auto apply = diff.applyRequest();
+                auto out = apply.initLayer();
+                out.setMediaType(layer.mediaType);
+                out.setDigest(layer.digest);
+                out.setSize(layer.size);
+                apply.setSnapshotter(snapshotter);
+                apply.setKey(key);
+                return apply.send().then([](auto applied) {
+                  return kj::str(applied.getApplied().getDigest());
+                });
+              })
+              .then([this, &r, diffId = kj::mv(diffId), id = kj::str(id), key = kj::str(key)](
+                        kj::String applied) {
+                if (applied != diffId) {
+                  throwError(ErrorKind::FAILED_PRECONDITION,
+                             kj::str("layer unpacked to diff ID ", applied,
+                                     ", but the config lists ", diffId));
+                }
+                auto commit = snapshots.commitRequest();
+                commit.setName(id);
+                commit.setKey(key);
+                r.applied++;
+                return commit.send().ignoreResult();
+              })
+              .catch_([removeKey = kj::mv(removeKey)](kj::Exception&& e) mutable {
+                // Never leave a half-applied snapshot behind.
+                return removeKey().then([e = kj::mv(e)]() mutable -> kj::Promise<void> {
+                  return kj::mv(e);
+                });
+              });
+        });
+  }
+
+  void applyLabelsOf(kj::StringPtr digest) {
+    if (fetchedAt == 0) return;
+    KJ_IF_MAYBE(wantLabels, labels.find(digest)) {
+      KJ_IF_MAYBE(record, backends.metadata.tryGetContent(ns, digest)) {
+        bool changed = false;
+        for (auto& e : *wantLabels) {
+          KJ_IF_MAYBE(v, record->labels.find(e.key)) {
+            if (*v == e.value) continue;
+          }
+          setLabel(record->labels, kj::str(e.key), kj::str(e.value));
+          changed = true;
+        }
+        if (changed) {
+          record->updatedAt = nowNanos();
+          backends.metadata.putContent(ns, *record);
+        }
+      }
+    }
+  }
+
+  void applyLabels() {
+    for (auto& entry : labels) applyLabelsOf(entry.key);
+  }
+
+  void recordImage() {
+    int64_t now = nowNanos();
+    ImageRecord record{kj::str(name), kj::str(root.mediaType), kj::str(root.digest), root.size,
+                       {}, now, now};
+    KJ_IF_MAYBE(existing, backends.metadata.tryGetImage(ns, name)) {
+      record.labels = kj::mv(existing->labels);
+      record.createdAt = existing->createdAt;
+    }
+    backends.metadata.putImage(ns, record);
+  }
+
+  kj::Promise<void> report() {
+    // The progress table goes to the caller every 100 ms (and once at the end), offsets read
+    // from the ingests in flight.
+    if (finished) return send();
+    return backends.timer.afterDelay(PROGRESS_EVERY)
+        .then([this]() -> kj::Promise<void> {
+          bool downloading = false;
+          for (auto& i : items) downloading = downloading ||
+                                              i.status == schema::ProgressItem::Status::DOWNLOADING;
+          if (!downloading) return kj::READY_NOW;
+          auto req = content.listStatusesRequest();
+          req.setPrefix(kj::str(ns, "/"));
+          return req.send().then([this](auto response) {
+            for (auto s : response.getStatuses()) {
+              auto ref = s.getRef().slice(ns.size() + 1);
+              for (auto& i : items) {
+                if (i.ref == ref && i.status == schema::ProgressItem::Status::DOWNLOADING) {
+                  i.offset = s.getOffset();
+                }
+              }
+            }
+          });
+        })
+        .then([this]() { return send(); })
+        .then([this]() { return report(); });
+  }
+
+  kj::Promise<void> send() {
+    KJ_IF_MAYBE(p, progress) {
+      auto req = p->updateRequest();
+      auto list = req.initItems(items.size());
+      for (size_t i = 0; i < items.size(); i++) {
+        list[i].setRef(items[i].ref);
+        list[i].setStatus(items[i].status);
+        list[i].setOffset(items[i].offset);
+        list[i].setTotal(items[i].total);
+      }
+      // A client that stopped listening does not stop the pull.
+      return req.send().ignoreResult().catch_([this](kj::Exception&&) { progress = nullptr; });
+    }
+    return kj::READY_NOW;
+  }
+
+  void fillResults(PullCallContext& context) {
+    auto results = context.getResults();
+    auto image = results.initImage();
+    KJ_IF_MAYBE(record, backends.metadata.tryGetImage(ns, name)) {
+      image.setName(record->name);
+      auto target = image.initTarget();
+      target.setMediaType(record->mediaType);
+      target.setDigest(record->digest);
+      target.setSize(record->size);
+      fillLabels(image.initLabels(record->labels.size()), record->labels);
+      image.setCreatedAt(record->createdAt);
+      image.setUpdatedAt(record->updatedAt);
+    }
+    auto list = results.initUnpacked(unpacked.size());
+    for (size_t i = 0; i < unpacked.size(); i++) {
+      auto& u = *unpacked[i];
+      list[i].setPlatform(u.platform);
+      list[i].setManifest(u.manifest);
+      list[i].setChainId(u.chainId);
+      list[i].setApplied(u.applied);
+      list[i].setNanoseconds(u.finishedAt - (u.startedAt > 0 ? u.startedAt : u.finishedAt));
+    }
+    logInfo("pull ", name, ": done in ", (nowNanos() - startedAt) / 1000000, " ms");
+  }
+};
+
+}  // namespace
+
+kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns,
+                            PullCallContext context) {
+  auto job = kj::refcounted<PullJob>(backends, ns, context);
+  auto& ref = *job;
+  return ref.run(context).attach(kj::mv(job));
+}
+
+}  // namespace ctrd

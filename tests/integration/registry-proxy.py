@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""A misbehaving front for a real registry, for the pull tests.
+
+  registry-proxy.py --port PORT --upstream HOST:PORT [--token] [--corrupt DIGEST]
+                    [--rate BYTES_PER_SECOND] [--log FILE]
+
+Forwards every request to the upstream registry (Debian's docker-registry) and streams the
+answer back. --token demands bearer tokens, which it issues itself at /token (the anonymous
+token flow of Docker Hub); --corrupt flips one byte of that blob; --rate slows blob bodies down
+so that a test can kill this process mid-transfer; --log records one line per request:
+`METHOD PATH RANGE AUTH`.
+"""
+import argparse
+import http.client
+import http.server
+import json
+import secrets
+import sys
+import threading
+import time
+import urllib.parse
+
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "proxy-connection"}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--token", action="store_true")
+    parser.add_argument("--corrupt")
+    parser.add_argument("--rate", type=int, default=0)
+    parser.add_argument("--log")
+    args = parser.parse_args()
+    issued = set()
+    lock = threading.Lock()
+    log = open(args.log, "a", buffering=1) if args.log else None
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def record(self, extra=""):
+            if log:
+                with lock:
+                    log.write(f"{self.command} {self.path} {self.headers.get('Range', '-')} "
+                              f"{'auth' if self.headers.get('Authorization') else '-'}{extra}\n")
+
+        def reply(self, status, body=b"", headers=()):
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def token(self):
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            if "scope" not in query or query.get("service") != ["test-registry"]:
+                return self.reply(400, b'{"errors":[{"code":"BAD_REQUEST","message":"no scope"}]}')
+            t = "tok-" + secrets.token_hex(8)
+            with lock:
+                issued.add(t)
+            self.record(" TOKEN " + query["scope"][0])
+            self.reply(200, json.dumps({"token": t, "expires_in": 300}).encode(),
+                       [("Content-Type", "application/json")])
+
+        def forward(self):
+            if args.token and self.path.startswith("/token"):
+                return self.token()
+            self.record()
+            if args.token and self.path.startswith("/v2/"):
+                auth = self.headers.get("Authorization", "")
+                with lock:
+                    ok = auth.startswith("Bearer ") and auth[len("Bearer "):] in issued
+                if not ok:
+                    repo = self.path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0]
+                    challenge = (f'Bearer realm="http://127.0.0.1:{args.port}/token",'
+                                 f'service="test-registry",scope="repository:{repo}:pull"')
+                    return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}',
+                                      [("WWW-Authenticate", challenge),
+                                       ("Content-Type", "application/json")])
+            length = int(self.headers.get("Content-Length", "0") or 0)
+            body = self.rfile.read(length) if length else None
+            upstream = http.client.HTTPConnection(args.upstream, timeout=60)
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in HOP_HEADERS and k.lower() != "authorization"}
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            r = upstream.getresponse()
+            self.send_response(r.status)
+            for k, v in r.getheaders():
+                if k.lower() not in HOP_HEADERS:
+                    self.send_header(k, v)
+            self.end_headers()
+            corrupt = (args.corrupt and self.command == "GET" and
+                       self.path.endswith("/blobs/" + args.corrupt))
+            is_blob = "/blobs/" in self.path
+            while True:
+                chunk = r.read(64 << 10)
+                if not chunk:
+                    break
+                if corrupt:
+                    chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+                    corrupt = False
+                self.wfile.write(chunk)
+                if args.rate and is_blob:
+                    time.sleep(len(chunk) / args.rate)
+            upstream.close()
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
