@@ -33,7 +33,7 @@ gid = 64102
 uid = 64103
 gid = 64103
 CFG
-  "$bin/containerd" --config "$scratch/config.toml" 2>"$scratch/containerd.log" &
+  "$bin/containerd" --log-level ${LOG_LEVEL:-info} --config "$scratch/config.toml" 2>"$scratch/containerd.log" &
   daemon=$!
   for _ in $(seq 100); do ours version >/dev/null 2>&1 && return 0; sleep 0.1; done
   cat "$scratch/containerd.log" >&2

@@ -51,6 +51,11 @@ interface Snapshots {
   writableDir @10 (key :Text) -> (dir :Directory, parents :List(Directory));
   # An active snapshot's writable directory (the overlay upperdir) for writing beneath without
   # mounting, and read-only directories of its parents, newest first.
+
+  rebase @11 (key :Text, parent :Text);
+  # Puts the active snapshot `key` onto the committed snapshot `parent` (overlayfs only: an upper
+  # directory does not depend on what lies below it). Lets a pull apply layers in parallel, each
+  # into its own directory, and stack them in order afterwards.
 }
 
 interface SnapshotStore extends(Service.Service) {

@@ -4,7 +4,8 @@
   push-image.py busybox HOST:PORT/REPO:TAG [--platform linux/amd64]
       one layer: Debian's busybox-static (/bin/busybox), its applet symlinks, /etc/passwd
   push-image.py image HOST:PORT/REPO:TAG [--layer DIR_OR_TAR]... [--platform P] [--docker]
-      one layer per --layer: a directory (archived here) or a tar file (gzipped here)
+      one layer per --layer: a directory (archived here), a tar file (gzipped here) or a
+      .tar.gz file (pushed as it is)
   push-image.py index HOST:PORT/REPO:TAG --manifest TAG_OR_DIGEST... [--docker]
       an index over manifests already in the repository, with their configs' platforms
 
@@ -145,7 +146,10 @@ def push_image(reg, layers_tar, platform, docker, cmd):
     os_, arch, *variant = platform.split("/")
     layer_descs, diff_ids = [], []
     for tar in layers_tar:
-        gz = gzip.compress(tar, mtime=0)
+        if tar[:2] == b"\x1f\x8b":
+            gz, tar = tar, gzip.decompress(tar)
+        else:
+            gz = gzip.compress(tar, mtime=0)
         d = reg.push_blob(gz)
         layer_descs.append({"mediaType": DOCKER_LAYER if docker else OCI_LAYER, "digest": d,
                             "size": len(gz)})

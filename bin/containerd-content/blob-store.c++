@@ -65,10 +65,16 @@ class HashPipeline {
   // Hashes chunks on a thread of its own, in order, while the copier reads and writes the next
   // ones: on two cores the copy then costs about as much as hashing alone.
 public:
-  HashPipeline(Sha256& hash, std::atomic<int64_t>& hashedOffset)
-      : hash(hash), hashedOffset(hashedOffset), worker([this]() { run(); }) {
-    for (auto& slot : slots) slot = kj::heapArray<kj::byte>(COPY_BUFFER);
-  }
+  HashPipeline(Sha256& hash, std::atomic<int64_t>& hashedOffset, size_t slotCount,
+               size_t slotSize)
+      : hash(hash),
+        hashedOffset(hashedOffset),
+        slots(KJ_MAP(i, kj::zeroTo(kj::min(slotCount, MAX_SLOTS))) {
+          (void)i;
+          return kj::heapArray<kj::byte>(slotSize);
+        }),
+        lengths(kj::heapArray<size_t>(slots.size())),
+        worker([this]() { run(); }) {}
   ~HashPipeline() {
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -81,8 +87,8 @@ public:
   kj::ArrayPtr<kj::byte> acquire() {
     // A free buffer to fill; waits while all are queued for hashing.
     std::unique_lock<std::mutex> lock(mutex);
-    changed.wait(lock, [this]() { return queued < SLOTS; });
-    return slots[(next + queued) % SLOTS];
+    changed.wait(lock, [this]() { return queued < slots.size(); });
+    return slots[(next + queued) % slots.size()];
   }
 
   void submit(size_t length) {
@@ -90,7 +96,7 @@ public:
     // offset moves past it.
     {
       std::lock_guard<std::mutex> lock(mutex);
-      lengths[(next + queued) % SLOTS] = length;
+      lengths[(next + queued) % slots.size()] = length;
       queued++;
     }
     changed.notify_all();
@@ -102,11 +108,11 @@ public:
   }
 
 private:
-  static constexpr size_t SLOTS = 8;
+  static constexpr size_t MAX_SLOTS = 64;
   Sha256& hash;
   std::atomic<int64_t>& hashedOffset;
-  kj::Array<kj::byte> slots[SLOTS];
-  size_t lengths[SLOTS] = {};
+  kj::Array<kj::Array<kj::byte>> slots;
+  kj::Array<size_t> lengths;
   size_t next = 0;    // the oldest queued slot
   size_t queued = 0;  // slots waiting to be hashed
   bool stopping = false;
@@ -128,7 +134,7 @@ private:
       hashedOffset.fetch_add(length, std::memory_order_relaxed);
       {
         std::lock_guard<std::mutex> lock(mutex);
-        next = (next + 1) % SLOTS;
+        next = (next + 1) % slots.size();
         queued--;
       }
       changed.notify_all();
@@ -399,9 +405,9 @@ struct IngestAppender::Impl {
   int64_t sinceSave = 0;
   bool finished = false;
 
-  explicit Impl(Ingest& ingest)
+  Impl(Ingest& ingest, IngestAppender::Buffers buffers)
       : ingest(ingest),
-        pipeline(ingest.hash, ingest.offset_),
+        pipeline(ingest.hash, ingest.offset_, buffers.count, buffers.size),
         writeAtOffset(ingest.offset()),
         writebackFrom(writeAtOffset) {}
 
@@ -433,9 +439,9 @@ struct IngestAppender::Impl {
   }
 };
 
-IngestAppender::IngestAppender(Ingest& ingest) {
+IngestAppender::IngestAppender(Ingest& ingest, Buffers buffers) {
   ingest.ensureOpen();
-  impl = kj::heap<Impl>(ingest);
+  impl = kj::heap<Impl>(ingest, buffers);
 }
 
 IngestAppender::~IngestAppender() noexcept(false) {

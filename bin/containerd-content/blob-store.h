@@ -121,7 +121,12 @@ class IngestAppender {
   // on a thread of its own, writeback started early and the hash state saved every 64 MiB.
   // Until finish() the ingest's offset trails what was accepted.
 public:
-  explicit IngestAppender(Ingest& ingest);
+  struct Buffers {
+    size_t count = 8;        // filled while earlier ones are hashed
+    size_t size = 1 << 20;
+  };
+  explicit IngestAppender(Ingest& ingest) : IngestAppender(ingest, Buffers()) {}
+  IngestAppender(Ingest& ingest, Buffers buffers);
   ~IngestAppender() noexcept(false);
   KJ_DISALLOW_COPY(IngestAppender);
 

@@ -541,7 +541,9 @@ void RegistryClient::downloadOnce(const RegistryEndpoint& endpoint,
       logInfo("registry ignored the range request for ", descriptor.digest, "; starting over");
       ingest.reset();
     }
-    appender.emplace(ingest);
+    // Smaller than a local copy's: the network, not the disk, sets the pace, and several
+    // downloads run at once.
+    appender.emplace(ingest, IngestAppender::Buffers{4, 512 << 10});
   };
   if (manifest) request.headers.add(kj::str(manifestAcceptHeader()));
   if (from > 0) request.headers.add(kj::str("Range: bytes=", from, "-"));

@@ -2,6 +2,7 @@
 
 #include <common/errors.h>
 #include <common/log.h>
+#include <common/worker.h>
 #include <kj/debug.h>
 #include <kj/thread.h>
 #include <oci/manifest.h>
@@ -9,35 +10,6 @@
 #include <atomic>
 
 namespace ctrd {
-namespace {
-
-struct Job {
-  // A blocking call on a thread of its own. Dropping it (the caller went away) cancels the call
-  // and waits for the thread, so nothing outlives what the call uses.
-  std::atomic<bool> cancelled{false};
-  kj::Maybe<kj::Own<kj::Thread>> thread;
-  ~Job() noexcept(false) {
-    cancelled = true;
-    thread = nullptr;
-  }
-};
-
-template <typename T, typename Func>
-kj::Promise<T> onWorker(Func&& func) {
-  // Results cross as an Own: GCC warns (wrongly) about a T held by value in the fulfiller.
-  auto paf = kj::newPromiseAndCrossThreadFulfiller<kj::Own<T>>();
-  auto job = kj::heap<Job>();
-  auto& flag = job->cancelled;
-  job->thread = kj::heap<kj::Thread>(
-      [func = kj::fwd<Func>(func), &flag, fulfiller = kj::mv(paf.fulfiller)]() mutable {
-        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fulfiller->fulfill(kj::heap<T>(func(flag))); })) {
-          fulfiller->reject(kj::mv(*e));
-        }
-      });
-  return paf.promise.attach(kj::mv(job)).then([](kj::Own<T> result) { return kj::mv(*result); });
-}
-
-}  // namespace
 
 kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
                                           schema::ResolverConfig::Reader config) {

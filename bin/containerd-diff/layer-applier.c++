@@ -110,15 +110,22 @@ void LayerApplier::forgetCachedDirs() {
 void LayerApplier::makeImplicitDir(kj::StringPtr entry, int parentFd, kj::StringPtr path,
                                    kj::StringPtr name) {
   // A directory the layer names only as a parent: in overlay the upper directory's metadata
-  // wins, so it takes the metadata the lower snapshots show for it. Where a lower layer has
+  // wins, so it takes the owner and mode the lower snapshots show for it. Where a lower layer has
   // something else there (a symlink, even one leading out of the tree), the new directory
-  // shadows it with default metadata, as containerd's unpack does.
+  // shadows it as root's, 0755, as containerd's unpack does. (Its times are those of the entries
+  // written into it, which come right after.)
   if (mkdirat(parentFd, name.cStr(), 0755) < 0 && errno != EEXIST) failed(entry, "mkdir", errno);
   // Made by this process's uid; a directory nobody describes belongs to root.
   KJ_SYSCALL(fchownat(parentFd, name.cStr(), 0, 0, AT_SYMLINK_NOFOLLOW));
+  inheritFromLowers(parents, parentFd, path, name);
+  implicitDirs.add(kj::str(path));
+}
+
+void LayerApplier::inheritFromLowers(kj::ArrayPtr<const int> lowers, int parentFd,
+                                     kj::StringPtr path, kj::StringPtr name) {
   kj::String dir, base;
   splitPath(path, dir, base);
-  for (int lower : parents) {
+  for (int lower : lowers) {
     int lowerDir = openat2Beneath(lower, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
     if (lowerDir < 0) continue;
     kj::AutoCloseFd owned(lowerDir);
@@ -127,9 +134,33 @@ void LayerApplier::makeImplicitDir(kj::StringPtr entry, int parentFd, kj::String
     if (!S_ISDIR(st.st_mode)) return;
     KJ_SYSCALL(fchownat(parentFd, name.cStr(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW));
     KJ_SYSCALL(fchmodat(parentFd, name.cStr(), st.st_mode & 07777, 0));
-    struct timespec times[2] = {st.st_atim, st.st_mtim};
-    KJ_SYSCALL(utimensat(parentFd, name.cStr(), times, AT_SYMLINK_NOFOLLOW));
     return;
+  }
+}
+
+kj::Vector<kj::String> LayerApplier::implicitDirectories() const {
+  kj::Vector<kj::String> out;
+  for (auto& d : implicitDirs) {
+    if (!unpacked.contains(d)) out.add(kj::str(d));
+  }
+  return out;
+}
+
+void LayerApplier::inheritMetadata(int target, kj::ArrayPtr<const int> parents,
+                                   kj::ArrayPtr<const kj::String> paths) {
+  for (auto& path : paths) {
+    auto clean = cleanEntryPath(path);
+    if (clean.size() == 0) continue;
+    kj::String dir, base;
+    splitPath(clean, dir, base);
+    int parentFd = openat2Beneath(target, dir.size() == 0 ? "." : dir.cStr(), O_RDONLY | O_DIRECTORY);
+    if (parentFd < 0) continue;  // removed again later in the layer
+    kj::AutoCloseFd owned(parentFd);
+    struct stat st;
+    if (fstatat(parentFd, base.cStr(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+      continue;
+    }
+    inheritFromLowers(parents, parentFd, clean, base);
   }
 }
 

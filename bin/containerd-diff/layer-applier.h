@@ -37,6 +37,15 @@ public:
 
   size_t entries() const { return entryCount; }
 
+  kj::Vector<kj::String> implicitDirectories() const;
+  // The directories this layer created only as parents, whose owner and mode came from
+  // `parents`. Applied with parents missing (in parallel with the layers below), they get the
+  // right metadata later from inheritMetadata().
+
+  static void inheritMetadata(int target, kj::ArrayPtr<const int> parents,
+                              kj::ArrayPtr<const kj::String> paths);
+  // What the apply would have given `paths` (beneath `target`) had `parents` been there.
+
 private:
   int target;
   kj::ArrayPtr<const int> parents;
@@ -57,6 +66,9 @@ private:
   // `path` beneath `root`, or null when it does not exist. Refuses, naming `entry`, a path that
   // leaves the tree through a symlink.
   void makeImplicitDir(kj::StringPtr entry, int parentFd, kj::StringPtr path, kj::StringPtr name);
+  static void inheritFromLowers(kj::ArrayPtr<const int> lowers, int parentFd, kj::StringPtr path,
+                                kj::StringPtr name);
+  kj::Vector<kj::String> implicitDirs;
   void forgetCachedDirs();
   void applyEntry(struct archive* a, struct archive_entry* e);
   void applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::StringPtr base);

@@ -2,6 +2,7 @@
 
 #include <common/errors.h>
 #include <common/log.h>
+#include <common/worker.h>
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/vector.h>
@@ -78,36 +79,72 @@ kj::Promise<void> DifferServer::diff(DiffContext context) {
       });
 }
 
+namespace {
+
+kj::Promise<kj::Array<kj::AutoCloseFd>> receiveFds(kj::Vector<kj::Promise<int>> fds) {
+  return kj::joinPromises(fds.releaseAsArray()).then([](kj::Array<int> received) {
+    return KJ_MAP(fd, received) { return kj::AutoCloseFd(fd); };
+  });
+}
+
+kj::Array<int> rawFds(kj::ArrayPtr<const kj::AutoCloseFd> fds) {
+  return KJ_MAP(fd, fds) -> int { return fd.get(); };
+}
+
+struct Applied {
+  kj::String digest;
+  int64_t size;
+  size_t entries;
+  kj::Vector<kj::String> implicitDirs;
+};
+
+}  // namespace
+
 kj::Promise<void> DifferServer::apply(ApplyContext context) {
   auto params = context.getParams();
-  auto fds = kj::heapArrayBuilder<kj::Promise<int>>(2 + params.getParents().size());
+  kj::Vector<kj::Promise<int>> fds;
   fds.add(requireFd(params.getBlob(), "the layer"));
   fds.add(requireFd(params.getTarget(), "the target directory"));
   for (auto p : params.getParents()) fds.add(requireFd(p, "a parent directory"));
-  return kj::joinPromises(fds.finish()).then([context](kj::Array<int> received) mutable {
-    auto owned = KJ_MAP(fd, received) {
-      return kj::AutoCloseFd(fd);
-    };
-    auto params = context.getParams();
-    auto layer = params.getLayer();
-    auto parentFds = KJ_MAP(fd, owned.slice(2, owned.size()))->int {
-      return fd.get();
-    };
-    auto style = params.getWhiteouts() == schema::Differ::Whiteouts::OVERLAY
-                     ? WhiteoutStyle::OVERLAY
-                     : WhiteoutStyle::DELETE;
-    LayerStream stream(owned[0], compressionForMediaType(layer.getMediaType()),
-                       layer.getMediaType());
-    LayerApplier applier(owned[1], parentFds, style);
-    auto done = applier.apply(stream);
-    auto results = context.getResults();
-    auto applied = results.initApplied();
-    applied.setMediaType("application/vnd.oci.image.layer.v1.tar");
-    applied.setDigest(done.digest);
-    applied.setSize(done.size);
-    results.setEntries(applier.entries());
-    logDebug("applied ", layer.getDigest(), ": ", applier.entries(), " entries, diff id ",
-             done.digest);
+  auto mediaType = kj::str(params.getLayer().getMediaType());
+  auto style = params.getWhiteouts() == schema::Differ::Whiteouts::OVERLAY ? WhiteoutStyle::OVERLAY
+                                                                           : WhiteoutStyle::DELETE;
+  return receiveFds(kj::mv(fds))
+      .then([style, mediaType = kj::mv(mediaType)](kj::Array<kj::AutoCloseFd> owned) mutable {
+        // Inflating and writing run on a thread of their own, so that layers of a pull apply in
+        // parallel and this process keeps answering meanwhile.
+        return onWorker<Applied>([style, mediaType = kj::mv(mediaType),
+                                  owned = kj::mv(owned)](std::atomic<bool>&) {
+          auto parentFds = rawFds(owned.slice(2, owned.size()));
+          LayerStream stream(owned[0], compressionForMediaType(mediaType), mediaType);
+          LayerApplier applier(owned[1], parentFds, style);
+          auto done = applier.apply(stream);
+          return Applied{kj::mv(done.digest), done.size, applier.entries(),
+                         applier.implicitDirectories()};
+        });
+      })
+      .then([context](Applied done) mutable {
+        auto results = context.getResults();
+        auto applied = results.initApplied();
+        applied.setMediaType("application/vnd.oci.image.layer.v1.tar");
+        applied.setDigest(done.digest);
+        applied.setSize(done.size);
+        results.setEntries(done.entries);
+        auto dirs = results.initImplicitDirs(done.implicitDirs.size());
+        for (size_t i = 0; i < dirs.size(); i++) dirs.set(i, done.implicitDirs[i]);
+        logDebug("applied ", context.getParams().getLayer().getDigest(), ": ", done.entries,
+                 " entries, diff id ", done.digest);
+      });
+}
+
+kj::Promise<void> DifferServer::inherit(InheritContext context) {
+  auto params = context.getParams();
+  kj::Vector<kj::Promise<int>> fds;
+  fds.add(requireFd(params.getTarget(), "the target directory"));
+  for (auto p : params.getParents()) fds.add(requireFd(p, "a parent directory"));
+  return receiveFds(kj::mv(fds)).then([context](kj::Array<kj::AutoCloseFd> owned) mutable {
+    auto paths = KJ_MAP(p, context.getParams().getPaths()) { return kj::str(p); };
+    LayerApplier::inheritMetadata(owned[0], rawFds(owned.slice(1, owned.size())), paths);
   });
 }
 

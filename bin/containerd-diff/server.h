@@ -11,6 +11,7 @@ public:
   DifferServer() : ServiceInfoServer(profileFor(ServiceKind::DIFF)) {}
   kj::Promise<void> apply(ApplyContext context) override;
   kj::Promise<void> diff(DiffContext context) override;
+  kj::Promise<void> inherit(InheritContext context) override;
 };
 
 }  // namespace ctrd

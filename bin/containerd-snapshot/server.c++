@@ -65,6 +65,11 @@ public:
     s.commit(p.getName(), p.getKey(), readLabels(p.getLabels()));
     return kj::READY_NOW;
   }
+  kj::Promise<void> rebase(RebaseContext context) override {
+    auto p = context.getParams();
+    s.rebase(p.getKey(), p.getParent());
+    return kj::READY_NOW;
+  }
   kj::Promise<void> remove(RemoveContext context) override {
     s.remove(context.getParams().getKey());
     return kj::READY_NOW;

@@ -233,6 +233,41 @@ void Snapshotter::commit(kj::StringPtr name, kj::StringPtr key, Labels labels) {
   txn.commit();
 }
 
+void Snapshotter::rebase(kj::StringPtr key, kj::StringPtr parent) {
+  if (driver != SnapshotDriver::OVERLAY) {
+    throwError(ErrorKind::NOT_IMPLEMENTED,
+               kj::str("rebase in the ", name(), " snapshotter (its snapshots copy their parents)"));
+  }
+  Transaction txn(db);
+  auto record = stat(key);
+  if (record.kind != schema::Kind::ACTIVE) {
+    throwError(ErrorKind::FAILED_PRECONDITION,
+               kj::str("snapshot \"", key, "\" is ", kindName(record.kind),
+                       ", only an active snapshot can be rebased"));
+  }
+  Statement update(db, "UPDATE snapshots SET parent = ?1, updated = ?2 WHERE id = ?3");
+  if (parent.size() > 0) {
+    auto p = stat(parent);
+    if (p.kind != schema::Kind::COMMITTED) {
+      throwError(ErrorKind::FAILED_PRECONDITION,
+                 kj::str("parent \"", parent, "\" is not a committed snapshot"));
+    }
+    // As prepare does: the upper directory's owner and mode win in overlay.
+    auto parentFs = openDirectory(dir, kj::str(p.id, "/fs"));
+    auto fs = openDirectory(dir, kj::str(record.id, "/fs"));
+    struct stat st;
+    KJ_SYSCALL(fstat(parentFs, &st));
+    KJ_SYSCALL(fchown(fs, st.st_uid, st.st_gid));
+    KJ_SYSCALL(fchmod(fs, st.st_mode & 07777));
+    update.bind(1, p.id);
+  } else {
+    update.bindNull(1);
+  }
+  update.bind(2, nowNanos()).bind(3, record.id);
+  update.step();
+  txn.commit();
+}
+
 void Snapshotter::remove(kj::StringPtr key) {
   Transaction txn(db);
   auto record = stat(key);

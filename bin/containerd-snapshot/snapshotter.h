@@ -49,6 +49,8 @@ public:
                                 schema::Kind kind);
   kj::Vector<MountSpec> mounts(kj::StringPtr key);
   void commit(kj::StringPtr name, kj::StringPtr key, Labels labels);
+  void rebase(kj::StringPtr key, kj::StringPtr parent);
+  // overlayfs only: the active snapshot `key` now lies on the committed `parent`.
   void remove(kj::StringPtr key);
   SnapshotRecord stat(kj::StringPtr key);
   void putLabels(const SnapshotRecord& record);

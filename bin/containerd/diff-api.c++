@@ -34,8 +34,24 @@ kj::Promise<void> NamespaceDiff::apply(ApplyContext context) {
     req.setParents(dirs.getParents());
     req.setWhiteouts(overlay ? schema::Differ::Whiteouts::OVERLAY
                              : schema::Differ::Whiteouts::DELETE);
-    return req.send().then(
-        [context](auto r) mutable { context.getResults().setApplied(r.getApplied()); });
+    return req.send().then([context](auto r) mutable {
+      context.getResults().setApplied(r.getApplied());
+      context.getResults().setImplicitDirs(r.getImplicitDirs());
+    });
+  });
+}
+
+kj::Promise<void> NamespaceDiff::inherit(InheritContext context) {
+  auto params = context.getParams();
+  auto snapshotter = params.getSnapshotter().size() > 0 ? params.getSnapshotter() : "overlayfs"_kj;
+  auto writable = namespaceSnapshots(ns, snapshotter, snapshots).writableDirRequest();
+  writable.setKey(params.getKey());
+  return writable.send().then([this, context](auto dirs) mutable {
+    auto req = differ.client<schema::Differ>().inheritRequest();
+    req.setTarget(dirs.getDir());
+    req.setParents(dirs.getParents());
+    req.setPaths(context.getParams().getPaths());
+    return req.send().ignoreResult();
   });
 }
 

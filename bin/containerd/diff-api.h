@@ -22,6 +22,7 @@ public:
 
   kj::Promise<void> apply(ApplyContext context) override;
   kj::Promise<void> diff(DiffContext context) override;
+  kj::Promise<void> inherit(InheritContext context) override;
 
 private:
   kj::String ns;

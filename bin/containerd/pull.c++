@@ -9,6 +9,7 @@
 #include <oci/platform.h>
 #include <oci/reference.h>
 
+#include <thread>
 #include <utility>
 
 #include "api.h"
@@ -213,6 +214,7 @@ private:
   bool unpack = false;
   kj::String snapshotter;
   Semaphore downloads;
+  Semaphore applies{kj::max(2u, std::thread::hardware_concurrency())};
   kj::Vector<Item> items;
   kj::Vector<kj::Promise<void>> unpacks;
   kj::Vector<kj::Own<UnpackResult>> unpacked;
@@ -267,7 +269,10 @@ private:
       out.setDigest(d.digest);
       out.setSize(d.size);
       req.setRef(kj::str(ns, "/", ref));
-      return req.send().then([this, digest = kj::str(d.digest)](auto response) {
+      int64_t started = nowNanos();
+      return req.send().then([this, started, digest = kj::str(d.digest)](auto response) {
+        logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
+                 (nowNanos() - started) / 1000000, " ms");
         if (backends.metadata.tryGetContent(ns, digest) == nullptr) {
           int64_t now = nowNanos();
           backends.metadata.putContent(ns, {kj::str(digest), response.getSize(), {}, now, now});
@@ -419,37 +424,152 @@ private:
   kj::Promise<void> unpackLayers(Desc manifest, oci::Platform platform, kj::Vector<Desc> layers,
                                  kj::Vector<kj::String> diffIds,
                                  kj::Vector<kj::ForkedPromise<void>> fetches) {
-    // Layer N applies once it is fetched and layer N-1 is applied: the chain follows the
-    // downloads instead of waiting for all of them.
+    // overlayfs: each layer applies into a directory of its own as soon as its blob is in (as
+    // many at once as there are cores), then the layers are stacked and committed in order,
+    // each rebased onto the one below. Other snapshotters copy their parent, so there layer N
+    // applies once it is in and layer N-1 is committed.
     auto result = kj::heap<UnpackResult>();
     result->platform = platform.toString();
     result->manifest = kj::str(manifest.digest);
     result->chainId = chainId(diffIds);
     auto& r = *result;
     unpacked.add(kj::mv(result));
-    kj::Promise<void> chain = kj::READY_NOW;
+    bool parallel = snapshotter == "overlayfs";
+    kj::ForkedPromise<void> below = kj::Promise<void>(kj::READY_NOW).fork();
     for (size_t i = 0; i < layers.size(); i++) {
-      auto parent = chainId(diffIds.slice(0, i));
-      auto id = chainId(diffIds.slice(0, i + 1));
-      auto ready = kj::heapArrayBuilder<kj::Promise<void>>(2);
-      ready.add(kj::mv(chain));
-      ready.add(fetches[i].addBranch());
-      chain = kj::joinPromises(ready.finish())
-                  .then([this, &r, layer = copy(layers[i]), diffId = kj::str(diffIds[i]),
-                         parent = kj::mv(parent), id = kj::mv(id)]() mutable {
-                    if (r.startedAt == 0) r.startedAt = nowNanos();
-                    auto key = kj::str("unpack/", ns, "/", snapshotter, "/", id);
-                    return backends.inflight.once(
-                        kj::mv(key), [this, &r, layer = kj::mv(layer), diffId = kj::mv(diffId),
-                                      parent = kj::mv(parent), id = kj::mv(id)]() mutable {
-                          return applyLayer(r, kj::mv(layer), kj::mv(diffId), kj::mv(parent),
-                                            kj::mv(id));
-                        });
-                  });
+      auto step = kj::heap<LayerStep>();
+      step->layer = copy(layers[i]);
+      step->diffId = kj::str(diffIds[i]);
+      step->parent = chainId(diffIds.slice(0, i));
+      step->id = chainId(diffIds.slice(0, i + 1));
+      auto key = kj::str("unpack/", ns, "/", snapshotter, "/", step->id);
+      auto fetched = fetches[i].addBranch();
+      auto committedBelow = below.addBranch();
+      auto done = backends.inflight.once(
+          kj::mv(key), [this, &r, parallel, step = kj::mv(step), fetched = kj::mv(fetched),
+                        committedBelow = kj::mv(committedBelow)]() mutable {
+            return unpackLayer(r, parallel, kj::mv(step), kj::mv(fetched), kj::mv(committedBelow));
+          });
+      below = done.fork();
     }
-    return chain.attach(kj::mv(fetches)).then([this, &r]() {
+    return below.addBranch().attach(kj::mv(fetches)).then([this, &r]() {
       r.finishedAt = nowNanos();
       configSnapshotLabel(r);
+    });
+  }
+
+  struct LayerStep {
+    Desc layer;
+    kj::String diffId;
+    kj::String parent;  // chain ID below, empty for the first layer
+    kj::String id;      // this layer's chain ID
+    kj::String key;     // the active snapshot it applies into
+    kj::Vector<kj::String> implicitDirs;
+  };
+
+  kj::Promise<void> unpackLayer(UnpackResult& r, bool parallel, kj::Own<LayerStep> step,
+                                kj::Promise<void> fetched, kj::Promise<void> committedBelow) {
+    auto& s = *step;
+    kj::Promise<void> ready = kj::READY_NOW;
+    if (parallel) {
+      ready = kj::mv(fetched);
+    } else {
+      auto both = kj::heapArrayBuilder<kj::Promise<void>>(2);
+      both.add(kj::mv(fetched));
+      both.add(kj::mv(committedBelow));
+      committedBelow = kj::READY_NOW;
+      ready = kj::joinPromises(both.finish());
+    }
+    return ready
+        .then([this, &s]() {
+          auto stat = snapshots.statRequest();
+          stat.setKey(s.id);
+          return stat.send().then([](auto) { return true; },
+                                  [](kj::Exception&& e) {
+                                    if (errorKind(e) != ErrorKind::NOT_FOUND) {
+                                      kj::throwFatalException(kj::mv(e));
+                                    }
+                                    return false;
+                                  });
+        })
+        .then([this, &r, &s, parallel,
+               committedBelow = kj::mv(committedBelow)](bool exists) mutable -> kj::Promise<void> {
+          if (exists) return kj::READY_NOW;  // unpacked already: it and all below are there
+          if (r.startedAt == 0) r.startedAt = nowNanos();
+          s.key = kj::str("extract-", nowNanos(), "-", s.id);
+          auto applied = applies.acquire().then([this, &s, parallel]() {
+            return applyInto(s, parallel ? ""_kj : s.parent.asPtr())
+                .then([this]() { applies.release(); },
+                      [this](kj::Exception&& e) {
+                        applies.release();
+                        kj::throwFatalException(kj::mv(e));
+                      });
+          });
+          return applied
+              .then([committedBelow = kj::mv(committedBelow)]() mutable {
+                return kj::mv(committedBelow);
+              })
+              .then([this, &r, &s, parallel]() { return stack(r, s, parallel); })
+              .catch_([this, &s](kj::Exception&& e) {
+                // Never leave a half-applied snapshot behind.
+                auto rm = snapshots.removeRequest();
+                rm.setKey(s.key);
+                return rm.send().ignoreResult().catch_([](kj::Exception&&) {}).then(
+                    [e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); });
+              });
+        })
+        .attach(kj::mv(step));
+  }
+
+  kj::Promise<void> applyInto(LayerStep& s, kj::StringPtr parent) {
+    auto prepare = snapshots.prepareRequest();
+    prepare.setKey(s.key);
+    prepare.setParent(parent);
+    return prepare.send().then([this, &s](auto) {
+      auto apply = diff.applyRequest();
+      auto out = apply.initLayer();
+      out.setMediaType(s.layer.mediaType);
+      out.setDigest(s.layer.digest);
+      out.setSize(s.layer.size);
+      apply.setSnapshotter(snapshotter);
+      apply.setKey(s.key);
+      int64_t started = nowNanos();
+      return apply.send().then([&s, started](auto applied) {
+        logDebug("applied layer ", s.layer.digest, " in ", (nowNanos() - started) / 1000000,
+                 " ms");
+        auto digest = applied.getApplied().getDigest();
+        if (digest != s.diffId) {
+          throwError(ErrorKind::FAILED_PRECONDITION,
+                     kj::str("layer ", s.layer.digest, " unpacked to diff ID ", digest,
+                             ", but the config lists ", s.diffId));
+        }
+        for (auto d : applied.getImplicitDirs()) s.implicitDirs.add(kj::str(d));
+      });
+    });
+  }
+
+  kj::Promise<void> stack(UnpackResult& r, LayerStep& s, bool parallel) {
+    // The layer below is committed: put this one on it and commit it under its chain ID.
+    kj::Promise<void> placed = kj::READY_NOW;
+    if (parallel && s.parent.size() > 0) {
+      auto rebase = snapshots.rebaseRequest();
+      rebase.setKey(s.key);
+      rebase.setParent(s.parent);
+      placed = rebase.send().then([this, &s](auto) -> kj::Promise<void> {
+        if (s.implicitDirs.size() == 0) return kj::READY_NOW;
+        auto inherit = diff.inheritRequest();
+        inherit.setSnapshotter(snapshotter);
+        inherit.setKey(s.key);
+        auto paths = inherit.initPaths(s.implicitDirs.size());
+        for (size_t i = 0; i < paths.size(); i++) paths.set(i, s.implicitDirs[i]);
+        return inherit.send().ignoreResult();
+      });
+    }
+    return placed.then([this, &r, &s]() {
+      auto commit = snapshots.commitRequest();
+      commit.setName(s.id);
+      commit.setKey(s.key);
+      return commit.send().then([&r](auto) { r.applied++; });
     });
   }
 
@@ -465,59 +585,6 @@ private:
         applyLabelsOf(configDigest);
       }
     }
-  }
-
-  kj::Promise<void> applyLayer(UnpackResult& r, Desc layer, kj::String diffId, kj::String parent,
-                               kj::String id) {
-    auto stat = snapshots.statRequest();
-    stat.setKey(id);
-    return stat.send().then(
-        [](auto) -> kj::Promise<void> { return kj::READY_NOW; },  // unpacked already
-        [this, &r, layer = kj::mv(layer), diffId = kj::mv(diffId), parent = kj::mv(parent),
-         id = kj::mv(id)](kj::Exception&& e) mutable -> kj::Promise<void> {
-          if (errorKind(e) != ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(e));
-          auto key = kj::str("extract-", nowNanos(), "-", id);
-          auto prepare = snapshots.prepareRequest();
-          prepare.setKey(key);
-          prepare.setParent(parent);
-          auto removeKey = [this, key = kj::str(key)]() {
-            auto rm = snapshots.removeRequest();
-            rm.setKey(key);
-            return rm.send().ignoreResult().catch_([](kj::Exception&&) {});
-          };
-          return prepare.send()
-              .then([this, layer = kj::mv(layer), key = kj::str(key)](auto) mutable {
-                auto apply = diff.applyRequest();
-                auto out = apply.initLayer();
-                out.setMediaType(layer.mediaType);
-                out.setDigest(layer.digest);
-                out.setSize(layer.size);
-                apply.setSnapshotter(snapshotter);
-                apply.setKey(key);
-                return apply.send().then([](auto applied) {
-                  return kj::str(applied.getApplied().getDigest());
-                });
-              })
-              .then([this, &r, diffId = kj::mv(diffId), id = kj::str(id), key = kj::str(key)](
-                        kj::String applied) {
-                if (applied != diffId) {
-                  throwError(ErrorKind::FAILED_PRECONDITION,
-                             kj::str("layer unpacked to diff ID ", applied,
-                                     ", but the config lists ", diffId));
-                }
-                auto commit = snapshots.commitRequest();
-                commit.setName(id);
-                commit.setKey(key);
-                r.applied++;
-                return commit.send().ignoreResult();
-              })
-              .catch_([removeKey = kj::mv(removeKey)](kj::Exception&& e) mutable {
-                // Never leave a half-applied snapshot behind.
-                return removeKey().then([e = kj::mv(e)]() mutable -> kj::Promise<void> {
-                  return kj::mv(e);
-                });
-              });
-        });
   }
 
   void applyLabelsOf(kj::StringPtr digest) {

@@ -71,6 +71,14 @@ kj::Promise<void> NamespaceSnapshots::commit(CommitContext context) {
   return unprefixErrors(req.send().ignoreResult());
 }
 
+kj::Promise<void> NamespaceSnapshots::rebase(RebaseContext context) {
+  auto p = context.getParams();
+  auto req = inner.rebaseRequest();
+  req.setKey(toStore(p.getKey()));
+  req.setParent(toStore(p.getParent()));
+  return unprefixErrors(req.send().ignoreResult());
+}
+
 kj::Promise<void> NamespaceSnapshots::remove(RemoveContext context) {
   auto req = inner.removeRequest();
   req.setKey(toStore(context.getParams().getKey()));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -192,6 +193,41 @@ TEST_F(PullTest, ManyLayersApplyInOrderUnderTheirChainIds) {
   auto ls = ctr({"images", "ls"});
   EXPECT_NE(ls.out.find("application/vnd.docker.distribution.manifest.v2+json"), std::string::npos)
       << ls.out;
+}
+
+TEST_F(PullTest, ImplicitDirectoriesShowTheLowerLayersOwnerAndMode) {
+  // Layer 1 names d/sub/file but not d: d keeps layer 0's owner and mode, as overlay shows them,
+  // although layer 1 was applied on its own (in parallel) and stacked afterwards.
+  Registry registry;
+  ASSERT_TRUE(registry.up());
+  auto script =
+      "import io, sys, tarfile\n"
+      "def add(t, name, kind, mode, uid, data=b''):\n"
+      "    i = tarfile.TarInfo(name); i.type = kind; i.mode = mode; i.uid = i.gid = uid\n"
+      "    i.size = len(data); i.mtime = 1704067200\n"
+      "    t.addfile(i, io.BytesIO(data) if data else None)\n"
+      "with tarfile.open(sys.argv[1], 'w') as t:\n"
+      "    add(t, 'd', tarfile.DIRTYPE, 0o750, 1000)\n"
+      "    add(t, 'd/old', tarfile.REGTYPE, 0o644, 1000, b'old')\n"
+      "with tarfile.open(sys.argv[2], 'w') as t:\n"
+      "    add(t, 'd/sub/file', tarfile.REGTYPE, 0o600, 0, b'new')\n";
+  auto l0 = work.path() + "/implicit0.tar", l1 = work.path() + "/implicit1.tar";
+  ASSERT_EQ(run({"/usr/bin/python3", "-c", script, l0, l1}).status, 0);
+  registry.push({"image", "implicit:1", "--layer", l0, "--layer", l1});
+  auto ref = registry.address() + "/implicit:1";
+  auto r = pull({ref});
+  ASSERT_EQ(r.status, 0) << r.err << daemon.log();
+  mountImage(ref);
+  struct stat d, sub;
+  ASSERT_EQ(stat((target + "/d").c_str(), &d), 0);
+  EXPECT_EQ(d.st_mode & 07777, 0750u);
+  EXPECT_EQ(d.st_uid, 1000u);
+  ASSERT_EQ(stat((target + "/d/sub").c_str(), &sub), 0);
+  EXPECT_EQ(sub.st_mode & 07777, 0755u);
+  EXPECT_EQ(sub.st_uid, 0u);
+  EXPECT_EQ(readFile(target + "/d/old"), "old");
+  EXPECT_EQ(readFile(target + "/d/sub/file"), "new");
+  unmountImage();
 }
 
 TEST_F(PullTest, IndexPullsThePlatformAskedFor) {
