@@ -9,6 +9,6 @@ apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends \
   libseccomp-dev libcap-dev \
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev \
   libsqlite3-dev libarchive-dev zlib1g-dev libzstd-dev python3 \
-  libcurlpp-dev libcurl4-openssl-dev docker-registry curl \
+  libcurlpp-dev libcurl4-openssl-dev docker-registry curl openssl \
   busybox-static attr libcap2-bin gzip \
   libgtest-dev

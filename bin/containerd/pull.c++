@@ -270,6 +270,9 @@ private:
       out.setSize(d.size);
       req.setRef(kj::str(ns, "/", ref));
       int64_t started = nowNanos();
+      // The job stays alive while the download runs: another pull may be waiting for it even
+      // after this one's client went away.
+      auto self = kj::addRef(*this);
       return req.send().then([this, started, digest = kj::str(d.digest)](auto response) {
         logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
                  (nowNanos() - started) / 1000000, " ms");
@@ -277,7 +280,7 @@ private:
           int64_t now = nowNanos();
           backends.metadata.putContent(ns, {kj::str(digest), response.getSize(), {}, now, now});
         }
-      });
+      }).attach(kj::mv(self));
     };
     return downloads.acquire()
         .then([this, at, work = kj::mv(work), key = kj::str(ns, "/", d.digest)]() mutable {
@@ -448,7 +451,8 @@ private:
       auto done = backends.inflight.once(
           kj::mv(key), [this, &r, parallel, step = kj::mv(step), fetched = kj::mv(fetched),
                         committedBelow = kj::mv(committedBelow)]() mutable {
-            return unpackLayer(r, parallel, kj::mv(step), kj::mv(fetched), kj::mv(committedBelow));
+            return unpackLayer(r, parallel, kj::mv(step), kj::mv(fetched), kj::mv(committedBelow))
+                .attach(kj::addRef(*this));
           });
       below = done.fork();
     }

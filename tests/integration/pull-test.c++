@@ -349,6 +349,32 @@ TEST_F(PullTest, HostsDirectorySendsPullsThroughAMirror) {
   EXPECT_NE(r.err.find("hosts.toml:1:"), std::string::npos) << r.err;
 }
 
+TEST_F(PullTest, HttpsWithTheHostsCaOrSkipVerify) {
+  Registry registry({"", true});
+  ASSERT_TRUE(registry.up());
+  registry.push({"busybox", "secure:1"});
+  auto ref = registry.address() + "/secure:1";
+  auto hostsDir = work.path() + "/certs.d";
+  auto hostDir = hostsDir + "/" + registry.address();
+  run({"/bin/mkdir", "-p", hostDir});
+  run({"/bin/cp", registry.caPath(), hostDir + "/ca.pem"});
+  auto server = "server = \"https://" + registry.address() + "\"\n";
+
+  writeFile(hostDir + "/hosts.toml", server);
+  auto untrusted = pull({"--hosts-dir", hostsDir, ref});
+  EXPECT_NE(untrusted.status, 0);
+  EXPECT_NE(untrusted.err.find("SSL certificate problem"), std::string::npos) << untrusted.err;
+
+  writeFile(hostDir + "/hosts.toml", server + "ca = \"ca.pem\"\n");
+  auto trusted = pull({"--hosts-dir", hostsDir, ref});
+  ASSERT_EQ(trusted.status, 0) << trusted.err << daemon.log();
+  ASSERT_EQ(ctr({"images", "rm", ref}).status, 0);
+
+  writeFile(hostDir + "/hosts.toml", server + "skip_verify = true\n");
+  auto skipped = pull({"--hosts-dir", hostsDir, ref});
+  EXPECT_EQ(skipped.status, 0) << skipped.err;
+}
+
 TEST_F(PullTest, CorruptBlobIsRefusedAndNothingIsStored) {
   Registry registry;
   ASSERT_TRUE(registry.up());
@@ -408,6 +434,31 @@ TEST_F(PullTest, KilledRegistryThenThePullResumesWithARange) {
   EXPECT_GT(std::stoll(range[1].str()), 2000000) << log;
   EXPECT_EQ(ctr({"content", "active"}).out.find("layer-"), std::string::npos);
   EXPECT_NE(ctr({"content", "ls", "-q"}).out.find(layer), std::string::npos);
+  mountImage(ref);
+  EXPECT_EQ(readFile(target + "/random"), readFile(big + "/random"));
+  unmountImage();
+}
+
+TEST_F(PullTest, ClientKilledMidPullLosesNothing) {
+  // ctr goes away while its pull downloads: the daemon carries on, and the next pull finds
+  // the blob downloaded or resumes it.
+  Registry registry;
+  ASSERT_TRUE(registry.up());
+  auto big = layerDir("gone", {{"random", randomBytes(12 << 20)}});
+  registry.push({"image", "gone:1", "--layer", big});
+  RegistryProxy proxy(registry.address(), {"--rate", "6000000"});
+  ASSERT_TRUE(proxy.start());
+  auto ref = proxy.address() + "/gone:1";
+  {
+    Child puller({binPath("ctr"), "--address", daemon.socket(), "images", "pull", ref},
+                 work.path() + "/pull.log");
+    ASSERT_TRUE(waitFor([&]() { return ctr({"content", "active"}).out.find("layer-") != std::string::npos; }));
+    puller.stop(9);
+  }
+  auto r = pull({ref});
+  ASSERT_EQ(r.status, 0) << r.err << daemon.log();
+  EXPECT_TRUE(daemon.running());
+  EXPECT_EQ(daemon.log().find("signal"), std::string::npos) << "no service crashed";
   mountImage(ref);
   EXPECT_EQ(readFile(target + "/random"), readFile(big + "/random"));
   unmountImage();

@@ -8,13 +8,13 @@
 namespace ctrd::test {
 namespace {
 
-bool answers(const std::string& address, const std::string& user) {
-  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"};
+bool answers(const std::string& address, const std::string& user, bool tls) {
+  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"};
   if (!user.empty()) {
     argv.push_back("-u");
     argv.push_back(user);
   }
-  argv.push_back("http://" + address + "/v2/");
+  argv.push_back((tls ? "https://" : "http://") + address + "/v2/");
   return run(argv).out == "200";
 }
 
@@ -28,7 +28,7 @@ bool Registry::available() {
   return access("/usr/bin/docker-registry", X_OK) == 0;
 }
 
-Registry::Registry(const Options& options) : user_(options.user) {
+Registry::Registry(const Options& options) : user_(options.user), tls_(options.tls) {
   address_ = "127.0.0.1:" + std::to_string(freePort());
   auto config = dir_.path() + "/config.yml";
   std::ofstream c(config);
@@ -45,11 +45,27 @@ Registry::Registry(const Options& options) : user_(options.user) {
     std::ofstream(dir_.path() + "/htpasswd") << user_.substr(0, colon) << ":" << hash.out;
     c << "auth:\n  htpasswd:\n    realm: test\n    path: " << dir_.path() << "/htpasswd\n";
   }
+  if (tls_) {
+    // A CA of the test's own, and a certificate it signed for 127.0.0.1.
+    auto d = dir_.path();
+    auto ca = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                   "-subj", "/CN=test CA", "-keyout", d + "/ca.key", "-out", d + "/ca.pem"});
+    EXPECT_EQ(ca.status, 0) << ca.err;
+    auto csr = run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+                    "/CN=127.0.0.1", "-keyout", d + "/key.pem", "-out", d + "/cert.csr"});
+    EXPECT_EQ(csr.status, 0) << csr.err;
+    std::ofstream(d + "/san.cnf") << "subjectAltName=IP:127.0.0.1\n";
+    auto cert = run({"/usr/bin/openssl", "x509", "-req", "-in", d + "/cert.csr", "-CA", d + "/ca.pem",
+                     "-CAkey", d + "/ca.key", "-CAcreateserial", "-days", "1", "-extfile",
+                     d + "/san.cnf", "-out", d + "/cert.pem"});
+    EXPECT_EQ(cert.status, 0) << cert.err;
+    c << "  tls:\n    certificate: " << d << "/cert.pem\n    key: " << d << "/key.pem\n";
+  }
   c.close();
   child_ = std::make_unique<Child>(
       std::vector<std::string>{"/usr/bin/docker-registry", "serve", config},
       dir_.path() + "/registry.log");
-  up_ = waitFor([&]() { return answers(address_, user_); });
+  up_ = waitFor([&]() { return answers(address_, user_, tls_); });
 }
 
 std::string Registry::push(const std::vector<std::string>& args) {
@@ -60,6 +76,7 @@ std::string Registry::push(const std::vector<std::string>& args) {
     argv.push_back("--user");
     argv.push_back(user_);
   }
+  if (tls_) argv.push_back("--https");
   auto r = run(argv);
   EXPECT_EQ(r.status, 0) << r.err;
   auto digest = r.out;

@@ -15,6 +15,7 @@ class Registry {
 public:
   struct Options {
     std::string user;  // "name:password": basic auth (htpasswd, bcrypt)
+    bool tls = false;  // HTTPS with a certificate for 127.0.0.1 from a CA of its own
   };
   explicit Registry(const Options& options);
   Registry() : Registry(Options{}) {}
@@ -23,6 +24,7 @@ public:
   // docker-registry is installed.
   bool up() const { return up_; }
   const std::string& address() const { return address_; }
+  std::string caPath() const { return dir_.path() + "/ca.pem"; }
 
   std::string push(const std::vector<std::string>& args);
   // Runs push-image.py with `args` (`image|busybox|index REF ...`, REF relative to this
@@ -32,6 +34,7 @@ private:
   TempDir dir_;
   std::string address_;
   std::string user_;
+  bool tls_;
   std::unique_ptr<Child> child_;
   bool up_ = false;
 };
@@ -44,6 +47,7 @@ public:
   void setFlags(const std::vector<std::string>& flags) { flags_ = flags; }
   void kill();
   const std::string& address() const { return address_; }
+  std::string caPath() const { return dir_.path() + "/ca.pem"; }
   std::string log() const { return readFile(dir_.path() + "/requests.log"); }
 
 private:
