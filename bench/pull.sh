@@ -9,22 +9,8 @@ RUNS=${1:-3}
 . "$(dirname "$0")/lib.sh"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 registry=127.0.0.1:$port
-cat > "$scratch/registry.yml" <<CFG
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $scratch/registry
-http:
-  addr: $registry
-CFG
-docker-registry serve "$scratch/registry.yml" 2>"$scratch/registry.log" &
-registry_pid=$!
+registry_pid=$("$top/scripts/start-registry.sh" "$registry" "$scratch/registry")
 trap 'kill $registry_pid 2>/dev/null; cleanup' EXIT
-for _ in $(seq 100); do curl -fsS -o /dev/null "http://$registry/v2/" 2>/dev/null && break; sleep 0.1; done
 
 "$top/scripts/push-image.py" busybox "$registry/busybox:latest" >/dev/null
 bash "$top/tests/integration/make-peer-layers.sh" big "$scratch/big"

@@ -14,24 +14,20 @@ chmod 755 "$scratch"
 sock=$scratch/state/containerd.sock
 registry=127.0.0.1:5000
 pids=()
-trap 'set +x; kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; umount "$scratch/rootfs" 2>/dev/null; rm -rf "$scratch"; true' EXIT
+cleanup() {
+  local status=$?
+  set +ex
+  kill "${pids[@]}" 2>/dev/null
+  wait "$daemon" 2>/dev/null
+  umount "$scratch/rootfs" 2>/dev/null
+  rm -rf "$scratch"
+  exit $status
+}
+daemon=
+trap cleanup EXIT
 
 if ! curl -fsS -o /dev/null "http://$registry/v2/" 2>/dev/null; then
-  cat > "$scratch/registry.yml" <<CFG
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $scratch/registry
-http:
-  addr: $registry
-CFG
-  docker-registry serve "$scratch/registry.yml" 2>"$scratch/registry.log" &
-  pids+=($!)
-  for _ in $(seq 100); do curl -fsS -o /dev/null "http://$registry/v2/" 2>/dev/null && break; sleep 0.1; done
+  pids+=("$(./scripts/start-registry.sh "$registry" "$scratch/registry")")
 fi
 ./scripts/push-image.py busybox "$registry/busybox:latest"
 
