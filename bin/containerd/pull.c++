@@ -179,7 +179,15 @@ public:
           finished = true;
           return kj::mv(reporting);
         })
-        .then([this, context]() mutable { fillResults(context); });
+        .then([this, context]() mutable { fillResults(context); })
+        .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
+          if (e.getType() != kj::Exception::Type::DISCONNECTED) return kj::mv(e);
+          // A service went away (and is being restarted): say so, and that nothing is lost.
+          return makeError(ErrorKind::UNAVAILABLE,
+                           kj::str("pull of ", name, " interrupted: a service stopped (",
+                                   errorMessage(e),
+                                   "); pull again to resume, what was downloaded is kept"));
+        });
   }
 
 private:

@@ -2,6 +2,7 @@
 // real daemon and services: images, platforms, auth, corrupt and interrupted downloads,
 // concurrent pulls, and unpacks compared with real containerd's.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -459,6 +460,50 @@ TEST_F(PullTest, ClientKilledMidPullLosesNothing) {
   ASSERT_EQ(r.status, 0) << r.err << daemon.log();
   EXPECT_TRUE(daemon.running());
   EXPECT_EQ(daemon.log().find("signal"), std::string::npos) << "no service crashed";
+  mountImage(ref);
+  EXPECT_EQ(readFile(target + "/random"), readFile(big + "/random"));
+  unmountImage();
+}
+
+TEST_F(PullTest, ContentServiceKilledMidPullThenThePullResumes) {
+  // containerd-content dies while it downloads: the supervisor restarts it, the pull fails
+  // clearly, and the next pull resumes from the ingest on disk.
+  Registry registry;
+  ASSERT_TRUE(registry.up());
+  auto big = layerDir("crash", {{"random", randomBytes(16 << 20)}});
+  registry.push({"image", "crash:1", "--layer", big});
+  auto layer = manifest(registry, "crash:1")["layers"][0]["digest"].get<std::string>();
+  RegistryProxy proxy(registry.address(), {"--rate", "4000000"});
+  ASSERT_TRUE(proxy.start());
+  auto ref = proxy.address() + "/crash:1";
+  Child puller({binPath("ctr"), "--address", daemon.socket(), "images", "pull", ref},
+               work.path() + "/pull.log");
+  ASSERT_TRUE(waitFor(
+      [&]() {
+        std::smatch m;
+        auto active = ctr({"content", "active"}).out;
+        return std::regex_search(active, m, std::regex("layer-" + layer + " +([0-9.]+)MB")) &&
+               std::stod(m[1].str()) > 2;
+      },
+      20000));
+  auto content = daemon.servicePid("containerd-content");
+  ASSERT_GT(content, 0);
+  kill(content, SIGKILL);
+  ASSERT_TRUE(waitFor([&]() { return !puller.running(); }, 20000));
+  EXPECT_NE(readFile(work.path() + "/pull.log").find("interrupted: a service stopped"),
+            std::string::npos)
+      << readFile(work.path() + "/pull.log");
+  ASSERT_TRUE(waitFor([&]() {
+    auto pid = daemon.servicePid("containerd-content");
+    return pid > 0 && pid != content;
+  }));
+  auto r = pull({ref});
+  ASSERT_EQ(r.status, 0) << r.err << daemon.log();
+  std::smatch range;
+  auto log = proxy.log();
+  ASSERT_TRUE(std::regex_search(log, range, std::regex("GET /v2/crash/blobs/" + layer + " bytes=([0-9]+)-")))
+      << log;
+  EXPECT_GT(std::stoll(range[1].str()), 2000000);
   mountImage(ref);
   EXPECT_EQ(readFile(target + "/random"), readFile(big + "/random"));
   unmountImage();
