@@ -25,6 +25,8 @@ constexpr size_t ERROR_BODY_LIMIT = 64 << 10;
 constexpr size_t TOKEN_RESPONSE_LIMIT = 1 << 20;
 constexpr long BUFFER_SIZE = 512 << 10;
 constexpr kj::Duration DEFAULT_TOKEN_LIFETIME = 60 * kj::SECONDS;
+constexpr unsigned ATTEMPTS = 5;
+constexpr kj::Duration FIRST_RETRY_DELAY = 250 * kj::MILLISECONDS;  // doubles after each
 
 kj::TimePoint monotonicNow() {
   struct timespec ts;
@@ -158,7 +160,7 @@ struct RegistryClient::Request {
   kj::StringPtr method;  // "GET" or "HEAD"
   kj::String url;
   kj::Vector<kj::String> headers;
-  kj::Function<void(long status, kj::ArrayPtr<const kj::byte> data)> sink;
+  kj::Function<void(kj::ArrayPtr<const kj::byte> data)> sink;
   // Called with the body of a 2xx answer, after its headers are known.
   kj::Function<void(long status)> onHeaders = [](long) {};
 };
@@ -171,7 +173,6 @@ struct RegistryClient::Response {
   kj::String contentRange;
   kj::String wwwAuthenticate;
   kj::String errorBody;
-  kj::String url;  // where it was finally answered from
 };
 
 RegistryClient::RegistryClient(oci::Reference reference, kj::Vector<RegistryEndpoint> endpointsParam,
@@ -194,13 +195,7 @@ kj::Vector<RegistryEndpoint> RegistryClient::defaultEndpoints(const oci::Referen
 
 kj::String RegistryClient::objectUrl(const RegistryEndpoint& endpoint, kj::StringPtr kind,
                                      kj::StringPtr tagOrDigest) {
-  auto url = kj::str(endpoint.url, "/", ref.path, "/", kind, "/", tagOrDigest);
-  if (!endpoint.url.endsWith("/v2") && ref.domain != "docker.io") {
-    // A mirror configured with its own path keeps it; containerd adds ?ns= for mirrors so that
-    // one mirror can serve several upstreams.
-    return kj::str(url, "?ns=", urlEscape(ref.domain));
-  }
-  return url;
+  return kj::str(endpoint.url, "/", ref.path, "/", kind, "/", tagOrDigest);
 }
 
 kj::Maybe<kj::String> RegistryClient::cachedAuthorization(kj::StringPtr endpointUrl) {
@@ -246,7 +241,6 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
   }
   easy.setOpt(HttpHeader(headers));
 
-  bool headersDone = false;
   easy.setOpt(HeaderFunction([&](char* p, size_t size, size_t n) -> size_t {
     kj::StringPtr line(p, size * n);
     auto trimmed = kj::str(line);
@@ -256,12 +250,9 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
     if (trimmed.startsWith("HTTP/")) {
       // A new response (after a redirect or a 100): forget the previous one's headers.
       response = Response();
-      headersDone = false;
       KJ_IF_MAYBE(space, trimmed.findFirst(' ')) {
         response.status = strtol(trimmed.cStr() + *space + 1, nullptr, 10);
       }
-    } else if (trimmed.size() == 0) {
-      if (response.status < 300 || response.status >= 400) headersDone = true;
     } else KJ_IF_MAYBE(colon, trimmed.findFirst(':')) {
       auto name = lowerCase(kj::str(trimmed.slice(0, *colon)).asPtr());
       size_t v = *colon + 1;
@@ -295,7 +286,7 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
                       notified = true;
                       request.onHeaders(response.status);
                     }
-                    request.sink(response.status, bytes);
+                    request.sink(bytes);
                   })) {
         curlpp::raiseException(std::runtime_error(errorMessage(*e).cStr()));
         return 0;
@@ -306,7 +297,6 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
     }
     return size * n;
   }));
-  (void)headersDone;
 
   try {
     easy.perform();
@@ -323,9 +313,6 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
   if (!notified && response.status >= 200 && response.status < 300) request.onHeaders(response.status);
   errorBody.add('\0');
   response.errorBody = kj::String(errorBody.releaseAsArray());
-  char* effective = nullptr;
-  curl_easy_getinfo(easy.getHandle(), CURLINFO_EFFECTIVE_URL, &effective);
-  response.url = kj::str(effective != nullptr ? effective : request.url.cStr());
   return response;
 }
 
@@ -366,7 +353,7 @@ RegistryClient::Token RegistryClient::authenticate(const RegistryEndpoint& endpo
   }
   kj::Vector<char> body;
   Request request{"GET", kj::mv(url), {},
-                  [&](long, kj::ArrayPtr<const kj::byte> data) {
+                  [&](kj::ArrayPtr<const kj::byte> data) {
                     if (body.size() + data.size() > TOKEN_RESPONSE_LIMIT) {
                       throwError(ErrorKind::INVALID_ARGUMENT,
                                  kj::str(ref.domain, ": token response larger than 1 MiB"));
@@ -449,7 +436,7 @@ RegistryDescriptor RegistryClient::resolveAt(const RegistryEndpoint& endpoint,
     object = KJ_ASSERT_NONNULL(ref.tag);
   }
   Request head{"HEAD", objectUrl(endpoint, "manifests", object), {},
-               [](long, kj::ArrayPtr<const kj::byte>) {}};
+               [](kj::ArrayPtr<const kj::byte>) {}};
   head.headers.add(kj::str(manifestAcceptHeader()));
   auto response = send(endpoint, head, cancelled);
   checkStatus(response, name, head);
@@ -466,7 +453,7 @@ RegistryDescriptor RegistryClient::resolveAt(const RegistryEndpoint& endpoint,
   if (digest.size() == 0 || size < 0) {
     // Some registries name no digest on HEAD: read the manifest and hash it.
     kj::Vector<kj::byte> body;
-    Request get{"GET", kj::str(head.url), {}, [&](long, kj::ArrayPtr<const kj::byte> data) {
+    Request get{"GET", kj::str(head.url), {}, [&](kj::ArrayPtr<const kj::byte> data) {
                   if (body.size() + data.size() > oci::MAX_DOCUMENT_SIZE) {
                     throwError(ErrorKind::INVALID_ARGUMENT,
                                kj::str(name, ": manifest larger than 4 MiB"));
@@ -526,7 +513,7 @@ void RegistryClient::downloadOnce(const RegistryEndpoint& endpoint,
   Request request{"GET",
                   objectUrl(endpoint, manifest ? "manifests" : "blobs", descriptor.digest),
                   {},
-                  [&](long, kj::ArrayPtr<const kj::byte> data) {
+                  [&](kj::ArrayPtr<const kj::byte> data) {
                     auto& a = KJ_ASSERT_NONNULL(appender);
                     if (a.accepted() + int64_t(data.size()) > descriptor.size) {
                       throwError(ErrorKind::FAILED_PRECONDITION,
@@ -577,9 +564,9 @@ void RegistryClient::withRetries(kj::StringPtr subject, const std::atomic<bool>&
   // Each round tries the endpoints in order (mirrors first); `attempt` answers false for an
   // endpoint that may not serve it. Not found on one endpoint moves to the next; only failures
   // of the network or a 5xx start another round, after a backoff.
-  auto delay = retry.firstDelay;
+  auto delay = FIRST_RETRY_DELAY;
   kj::Maybe<kj::Exception> lastError;
-  for (unsigned round = 0; round < retry.attempts; round++) {
+  for (unsigned round = 0; round < ATTEMPTS; round++) {
     if (round > 0) {
       auto until = monotonicNow() + delay;
       while (monotonicNow() < until && !cancelled.load()) {
@@ -587,7 +574,7 @@ void RegistryClient::withRetries(kj::StringPtr subject, const std::atomic<bool>&
         nanosleep(&slice, nullptr);
       }
       delay = delay * 2;
-      logInfo("retrying ", subject, " (attempt ", round + 1, " of ", retry.attempts, ")");
+      logInfo("retrying ", subject, " (attempt ", round + 1, " of ", ATTEMPTS, ")");
     }
     if (cancelled.load()) throwError(ErrorKind::UNAVAILABLE, kj::str(subject, ": cancelled"));
     bool transient = false;
@@ -611,7 +598,7 @@ void RegistryClient::withRetries(kj::StringPtr subject, const std::atomic<bool>&
   }
   auto& e = KJ_ASSERT_NONNULL(lastError);
   if (errorKind(e) == ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(e));
-  throwError(errorKind(e), kj::str(errorMessage(e), " (gave up after ", retry.attempts, " attempts)"));
+  throwError(errorKind(e), kj::str(errorMessage(e), " (gave up after ", ATTEMPTS, " attempts)"));
 }
 
 void RegistryClient::download(const RegistryDescriptor& descriptor, Ingest& ingest,
