@@ -24,6 +24,8 @@ void validateImageName(kj::StringPtr name) {
   }
 }
 
+}  // namespace
+
 void fillImage(schema::Image::Builder out, const ImageRecord& r) {
   out.setName(r.name);
   auto target = out.initTarget();
@@ -34,6 +36,8 @@ void fillImage(schema::Image::Builder out, const ImageRecord& r) {
   out.setCreatedAt(r.createdAt);
   out.setUpdatedAt(r.updatedAt);
 }
+
+namespace {
 
 void readTarget(ImageRecord& r, schema::Descriptor::Reader target) {
   validateDigest(target.getDigest());
@@ -88,24 +92,24 @@ public:
       auto doc = parsed.getDocument();
       kj::Vector<kj::Promise<void>> next;
       if (doc.isIndex()) {
+        auto manifests = doc.getIndex().getManifests();
         int best = -1;
-        kj::Maybe<schema::Descriptor::Reader> choice;
-        for (auto m : doc.getIndex().getManifests()) {
+        size_t choice = manifests.size();
+        for (size_t i = 0; i < manifests.size(); i++) {
           int score = 0;
-          if (m.hasPlatform()) {
-            auto p = oci::normalize({kj::str(m.getPlatform().getOs()),
-                                     kj::str(m.getPlatform().getArchitecture()),
-                                     kj::str(m.getPlatform().getVariant())});
+          if (manifests[i].hasPlatform()) {
+            auto p = platformFrom(manifests[i].getPlatform());
             score = oci::preference(platform, p);
             platforms.add(kj::mv(p));
           }
           if (score > best) {
             best = score;
-            choice = m;
+            choice = i;
           }
         }
-        KJ_IF_MAYBE(m, choice) {
-          next.add(walk(kj::str(m->getMediaType()), kj::str(m->getDigest()), m->getSize(), false));
+        if (choice < manifests.size()) {
+          auto m = manifests[choice];
+          next.add(walk(kj::str(m.getMediaType()), kj::str(m.getDigest()), m.getSize(), false));
         }
       } else if (doc.isManifest()) {
         auto m = doc.getManifest();
@@ -117,9 +121,7 @@ public:
       } else if (doc.isConfig()) {
         auto c = doc.getConfig();
         if (top) {
-          platforms.add(oci::normalize({kj::str(c.getPlatform().getOs()),
-                                        kj::str(c.getPlatform().getArchitecture()),
-                                        kj::str(c.getPlatform().getVariant())}));
+          platforms.add(platformFrom(c.getPlatform()));
         }
         kj::Vector<kj::String> diffIds;
         for (auto d : c.getDiffIds()) diffIds.add(kj::str(d));

@@ -7,6 +7,8 @@
 
 namespace ctrd {
 
+void fillImage(schema::Image::Builder out, const ImageRecord& record);
+
 class NamespaceImages final : public schema::Images::Server {
 public:
   NamespaceImages(kj::String ns, Backends& backends) : ns(kj::mv(ns)), backends(backends) {}

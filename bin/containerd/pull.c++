@@ -6,6 +6,7 @@
 #include <common/labels.h>
 #include <common/log.h>
 #include <kj/debug.h>
+#include <oci/manifest.h>
 #include <oci/platform.h>
 #include <oci/reference.h>
 
@@ -14,6 +15,7 @@
 
 #include "api.h"
 #include "diff-api.h"
+#include "images-api.h"
 #include "snapshots-api.h"
 
 namespace ctrd {
@@ -38,6 +40,10 @@ void Inflight::settle(kj::String key) {
   // Later, not from inside the fork's own completion: dropping the fork there would free it
   // while it runs.
   tasks.add(kj::evalLater([this, key = kj::mv(key)]() { running.erase(key); }));
+}
+
+oci::Platform platformFrom(schema::Platform::Reader p) {
+  return oci::normalize({kj::str(p.getOs()), kj::str(p.getArchitecture()), kj::str(p.getVariant())});
 }
 
 kj::String chainId(kj::ArrayPtr<const kj::String> diffIds) {
@@ -66,18 +72,10 @@ struct Desc {
   kj::Maybe<oci::Platform> platform;
 };
 
-oci::Platform platformFrom(schema::Platform::Reader p) {
-  return oci::normalize({kj::str(p.getOs()), kj::str(p.getArchitecture()), kj::str(p.getVariant())});
-}
-
 Desc descFrom(schema::Descriptor::Reader d) {
   Desc out{kj::str(d.getMediaType()), kj::str(d.getDigest()), d.getSize(), nullptr};
   if (d.hasPlatform()) out.platform = platformFrom(d.getPlatform());
   return out;
-}
-
-bool isIndex(kj::StringPtr mediaType) {
-  return mediaType.endsWith(".index.v1+json") || mediaType.endsWith(".list.v2+json");
 }
 
 class Semaphore {
@@ -164,7 +162,7 @@ public:
         .then([this]() {
           // Everything the platforms need is in: the image exists from here on, as it does in
           // containerd, even if an unpack then fails.
-          fetchedAt = nowNanos();
+          fetched = true;
           applyLabels();
           recordImage();
           return kj::joinPromises(unpacks.releaseAsArray());
@@ -228,7 +226,7 @@ private:
   kj::Vector<kj::Own<UnpackResult>> unpacked;
   kj::HashMap<kj::String, Labels> labels;  // by digest, applied once everything is fetched
   int64_t startedAt = 0;
-  int64_t fetchedAt = 0;
+  bool fetched = false;  // everything is in: labels apply at once from here on
   bool finished = false;
 
   static Desc copy(const Desc& d) {
@@ -319,7 +317,7 @@ private:
       throwError(ErrorKind::INVALID_ARGUMENT,
                  kj::str(d.digest, ": indexes nested more than ", MAX_INDEX_DEPTH, " deep"));
     }
-    bool index = isIndex(d.mediaType);
+    bool index = oci::kindOf(d.mediaType) == oci::DocumentKind::INDEX;
     auto fetched = fetch(d, index ? "index"_kj : "manifest"_kj);
     return fetched.then([this, d = copy(d)]() { return parse(d); })
         .then([this, d = kj::mv(d), depth, index](auto parsed) mutable -> kj::Promise<void> {
@@ -400,7 +398,7 @@ private:
               auto config = doc.getConfig();
               auto platform = platformFrom(config.getPlatform());
               KJ_IF_MAYBE(p, d.platform) {
-                platform = oci::Platform{kj::str(p->os), kj::str(p->architecture), kj::str(p->variant)};
+                platform = kj::mv(*p);  // the index's word over the config's
               }
               kj::Vector<kj::String> diffIds;
               for (auto id : config.getDiffIds()) diffIds.add(kj::str(id));
@@ -600,7 +598,7 @@ private:
   }
 
   void applyLabelsOf(kj::StringPtr digest) {
-    if (fetchedAt == 0) return;
+    if (!fetched) return;
     KJ_IF_MAYBE(wantLabels, labels.find(digest)) {
       KJ_IF_MAYBE(record, backends.metadata.tryGetContent(ns, digest)) {
         bool changed = false;
@@ -679,16 +677,8 @@ private:
 
   void fillResults(PullCallContext& context) {
     auto results = context.getResults();
-    auto image = results.initImage();
     KJ_IF_MAYBE(record, backends.metadata.tryGetImage(ns, name)) {
-      image.setName(record->name);
-      auto target = image.initTarget();
-      target.setMediaType(record->mediaType);
-      target.setDigest(record->digest);
-      target.setSize(record->size);
-      fillLabels(image.initLabels(record->labels.size()), record->labels);
-      image.setCreatedAt(record->createdAt);
-      image.setUpdatedAt(record->updatedAt);
+      fillImage(results.initImage(), *record);
     }
     auto list = results.initUnpacked(unpacked.size());
     for (size_t i = 0; i < unpacked.size(); i++) {

@@ -7,6 +7,7 @@
 #include <capnp/capability.h>
 #include <kj/async.h>
 #include <kj/map.h>
+#include <oci/platform.h>
 #include <schema/images.capnp.h>
 
 namespace ctrd {
@@ -39,5 +40,8 @@ kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns,
 
 kj::String chainId(kj::ArrayPtr<const kj::String> diffIds);
 // The identity of a stack of layers: the first diff ID, then sha256("<parent chain> <diff ID>").
+
+oci::Platform platformFrom(schema::Platform::Reader platform);
+// Normalized, as matching wants it.
 
 }  // namespace ctrd

@@ -242,7 +242,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   rm->add_flag("--sync", *rmSync, "synchronously remove the image (accepted; nothing to wait for)");
   commands.push_back({rm, [open, rmRefs](DaemonClient& client) {
                         auto imagesCap = open(client);
-                        kj::Maybe<kj::Exception> failed;
+                        bool failed = false;
                         for (auto& r : *rmRefs) {
                           auto req = imagesCap.deleteRequest();
                           req.setName(r.c_str());
@@ -250,15 +250,12 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
                                              [&]() { req.send().wait(client.waitScope()); })) {
                             fprintf(stderr, "ctr: unable to delete %s: %s\n", r.c_str(),
                                     errorMessage(*e).cStr());
-                            failed = kj::mv(*e);
+                            failed = true;
                             continue;
                           }
                           printf("%s\n", r.c_str());
                         }
-                        KJ_IF_MAYBE(e, failed) {
-                          (void)e;
-                          throwError(ErrorKind::UNKNOWN, "unable to delete some images");
-                        }
+                        if (failed) throwError(ErrorKind::UNKNOWN, "unable to delete some images");
                       }});
 
   // ---- tag
@@ -274,22 +271,21 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
                         auto get = imagesCap.getRequest();
                         get.setName(tagSource->c_str());
                         auto source = get.send().wait(client.waitScope());
-                        for (auto& t : *tagTargets) {
-                          auto create = imagesCap.createRequest();
-                          auto image = create.initImage();
-                          image.setName(t.c_str());
+                        auto tagged = [&](schema::Image::Builder image, const std::string& name) {
+                          image.setName(name.c_str());
                           image.setTarget(source.getImage().getTarget());
                           image.setLabels(source.getImage().getLabels());
+                        };
+                        for (auto& t : *tagTargets) {
+                          auto create = imagesCap.createRequest();
+                          tagged(create.initImage(), t);
                           KJ_IF_MAYBE(e, kj::runCatchingExceptions(
                                              [&]() { create.send().wait(client.waitScope()); })) {
                             if (!*tagForce || errorKind(*e) != ErrorKind::ALREADY_EXISTS) {
                               kj::throwFatalException(kj::mv(*e));
                             }
                             auto update = imagesCap.updateRequest();
-                            auto replacement = update.initImage();
-                            replacement.setName(t.c_str());
-                            replacement.setTarget(source.getImage().getTarget());
-                            replacement.setLabels(source.getImage().getLabels());
+                            tagged(update.initImage(), t);
                             update.send().wait(client.waitScope());
                           }
                           printf("%s\n", t.c_str());
