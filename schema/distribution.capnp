@@ -44,7 +44,8 @@ interface Registry {
   # Downloads a manifest, index, config or layer into the ingest `ref`, hashing while it
   # streams; resumes a partial ingest with a Range request; retries 5xx answers, resets and
   # timeouts with backoff. Commits only when the size and digest match the descriptor: on a
-  # mismatch the ingest is dropped and nothing is stored. `existed`: the blob was stored already.
+  # mismatch the ingest is dropped and nothing is stored. The bytes are downloaded and verified even
+  # when the store has the blob already (for another namespace); `existed` then says so.
 }
 
 struct Index {

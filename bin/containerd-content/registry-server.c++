@@ -66,12 +66,9 @@ kj::Promise<void> RegistryServer::fetch(FetchContext context) {
     throwError(ErrorKind::INVALID_ARGUMENT,
                kj::str(d.digest, ": ", d.mediaType, " of ", d.size, " bytes (at most 4 MiB)"));
   }
-  KJ_IF_MAYBE(st, store.tryStat(d.digest)) {
-    // Already stored: a download would only prove the registry has the same bytes.
-    context.getResults().setSize(st->size);
-    context.getResults().setExisted(true);
-    return kj::READY_NOW;
-  }
+  // Even when the store has these bytes already (for another namespace), they are downloaded and
+  // verified: a namespace gains a blob only by supplying its bytes (containerd's isolated
+  // policy). Knowing a digest proves nothing. Commit then keeps the stored copy.
   auto ingest = store.openIngest(params.getRef(), d.digest, d.size);
   if (ingest->offset() > 0) {
     logInfo("resuming download of ", d.digest, " at offset ", ingest->offset());
