@@ -2,8 +2,8 @@
 
 #include <ctype.h>
 #include <kj/vector.h>
+#include <re2/re2.h>
 
-#include <regex>
 #include <string>
 
 #include "errors.h"
@@ -15,10 +15,15 @@ struct Filter::Selector {
   kj::Array<kj::String> fieldpath;
   Op op;
   kj::String value;
-  kj::Maybe<std::regex> pattern;
+  kj::Maybe<kj::Own<re2::RE2>> pattern;
 };
 
 namespace {
+
+// A pattern comes from any client. RE2 matches in time linear in the input, whatever the
+// pattern (std::regex backtracks: `^(a+)+$` froze the daemon); these bound what compiling costs.
+constexpr size_t MAX_PATTERN = 1024;
+constexpr int64_t MAX_PATTERN_MEMORY = 1 << 20;
 
 class Parser {
 public:
@@ -110,11 +115,17 @@ private:
         s.value = kj::heapString(text.slice(start, end));
       }
       if (s.op == Filter::Selector::Op::MATCHES) {
-        try {
-          s.pattern = std::regex(s.value.cStr(), std::regex::ECMAScript);
-        } catch (const std::regex_error&) {
-          fail(kj::str("invalid regular expression \"", s.value, "\""));
+        if (s.value.size() > MAX_PATTERN) {
+          fail(kj::str("regular expression longer than ", MAX_PATTERN, " bytes"));
         }
+        re2::RE2::Options options;
+        options.set_log_errors(false);
+        options.set_max_mem(MAX_PATTERN_MEMORY);
+        auto re = kj::heap<re2::RE2>(re2::StringPiece(s.value.begin(), s.value.size()), options);
+        if (!re->ok()) {
+          fail(kj::str("invalid regular expression \"", s.value, "\": ", re->error().c_str()));
+        }
+        s.pattern = kj::mv(re);
       }
     }
     return s;
@@ -132,7 +143,7 @@ bool selectorMatches(const Filter::Selector& s, FieldLookup& lookup) {
         return *value != s.value;
       case Filter::Selector::Op::MATCHES: {
         KJ_IF_MAYBE(re, s.pattern) {
-          return std::regex_search(value->cStr(), *re);
+          return re2::RE2::PartialMatch(re2::StringPiece(value->begin(), value->size()), **re);
         }
         return false;
       }
