@@ -34,6 +34,24 @@ int openat2Beneath(int dirFd, const char* path, int flags) {
   return static_cast<int>(syscall(SYS_openat2, dirFd, path, &how, sizeof(how)));
 }
 
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+int chmodNoFollow(int dirFd, const char* name, mode_t mode) {
+  // fchmodat() follows a symlink in the final component (glibc emulates AT_SYMLINK_NOFOLLOW
+  // through /proc, which this process does not have); fchmodat2 refuses to, in the kernel.
+  return static_cast<int>(syscall(SYS_fchmodat2, dirFd, name, mode, AT_SYMLINK_NOFOLLOW));
+}
+
+bool isOverlayControlXattr(kj::StringPtr name) {
+  // The snapshot's overlay mount honours these (`userxattr`): a layer carrying them would make
+  // its own whiteouts, opaque directories or redirects. trusted.* is root's overlay namespace.
+  return name.startsWith("user.overlay.") || name.startsWith("trusted.");
+}
+
+constexpr size_t MAX_CACHED_DIRS = 512;  // well under any RLIMIT_NOFILE, with room for parallel applies
+
 [[noreturn]] void refuse(kj::StringPtr entry, kj::StringPtr why) {
   throwError(ErrorKind::INVALID_ARGUMENT, kj::str("layer entry \"", entry, "\": ", why));
 }
@@ -116,13 +134,18 @@ void LayerApplier::makeImplicitDir(kj::StringPtr entry, int parentFd, kj::String
   // written into it, which come right after.)
   if (mkdirat(parentFd, name.cStr(), 0755) < 0 && errno != EEXIST) failed(entry, "mkdir", errno);
   // Made by this process's uid; a directory nobody describes belongs to root.
-  KJ_SYSCALL(fchownat(parentFd, name.cStr(), 0, 0, AT_SYMLINK_NOFOLLOW));
-  inheritFromLowers(parents, parentFd, path, name);
+  int fd = openat(parentFd, name.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) failed(entry, kj::str("open \"", path, "\""), errno);
+  kj::AutoCloseFd dir(fd);
+  if (fchown(dir, 0, 0) < 0) failed(entry, "chown", errno);
+  inheritFromLowers(parents, dir, path);
   implicitDirs.add(kj::str(path));
 }
 
-void LayerApplier::inheritFromLowers(kj::ArrayPtr<const int> lowers, int parentFd,
-                                     kj::StringPtr path, kj::StringPtr name) {
+void LayerApplier::inheritFromLowers(kj::ArrayPtr<const int> lowers, int dirFd,
+                                     kj::StringPtr path) {
+  // `dirFd` is the directory itself, opened without following a symlink: its owner and mode
+  // are set through the fd, never by name.
   kj::String dir, base;
   splitPath(path, dir, base);
   for (int lower : lowers) {
@@ -132,8 +155,8 @@ void LayerApplier::inheritFromLowers(kj::ArrayPtr<const int> lowers, int parentF
     struct stat st;
     if (fstatat(lowerDir, base.cStr(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
     if (!S_ISDIR(st.st_mode)) return;
-    KJ_SYSCALL(fchownat(parentFd, name.cStr(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW));
-    KJ_SYSCALL(fchmodat(parentFd, name.cStr(), st.st_mode & 07777, 0));
+    KJ_SYSCALL(fchown(dirFd, st.st_uid, st.st_gid), path);
+    KJ_SYSCALL(fchmod(dirFd, st.st_mode & 07777), path);
     return;
   }
 }
@@ -153,14 +176,14 @@ void LayerApplier::inheritMetadata(int target, kj::ArrayPtr<const int> parents,
     if (clean.size() == 0) continue;
     kj::String dir, base;
     splitPath(clean, dir, base);
-    int parentFd = openat2Beneath(target, dir.size() == 0 ? "." : dir.cStr(), O_RDONLY | O_DIRECTORY);
+    int parentFd = openat2Beneath(target, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
     if (parentFd < 0) continue;  // removed again later in the layer
     kj::AutoCloseFd owned(parentFd);
-    struct stat st;
-    if (fstatat(parentFd, base.cStr(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-      continue;
-    }
-    inheritFromLowers(parents, parentFd, clean, base);
+    // Not a directory any more (or a symlink now): nothing to inherit, nothing followed.
+    int fd = openat(parentFd, base.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    kj::AutoCloseFd dirFd(fd);
+    inheritFromLowers(parents, dirFd, clean);
   }
 }
 
@@ -206,6 +229,8 @@ int LayerApplier::parentDir(kj::StringPtr entry, kj::StringPtr dir) {
     fd = openat2Beneath(target, dir.cStr(), O_PATH | O_DIRECTORY);
     if (fd < 0) failed(entry, "resolve parent", errno);
   }
+  // A layer of many directories would otherwise hold an fd for each.
+  if (dirCache.size() >= MAX_CACHED_DIRS) forgetCachedDirs();
   dirCache.insert(kj::str(dir), kj::AutoCloseFd(fd));
   return fd;
 }
@@ -275,43 +300,58 @@ void LayerApplier::applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::Str
   }
 }
 
-void LayerApplier::applyMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base,
-                                 struct archive_entry* e, bool isDir, bool isSymlink,
-                                 kj::StringPtr path) {
+namespace {
+
+struct timespec entryTimes(struct archive_entry* e, int which) {
+  struct timespec t;
+  bool atime = which == 0 && archive_entry_atime_is_set(e);
+  t.tv_sec = atime ? archive_entry_atime(e) : archive_entry_mtime(e);
+  t.tv_nsec = atime ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+  return t;
+}
+
+}  // namespace
+
+void LayerApplier::applyMetadata(kj::StringPtr entry, int fd, struct archive_entry* e,
+                                 bool isDir, kj::StringPtr path) {
+  // Owner, mode, xattrs and times of a regular file or directory, all through `fd` (opened
+  // O_NOFOLLOW right after the entry was made): nothing is ever set by name, so a name swapped
+  // for a symlink in the meantime leads nowhere.
+  if (fchown(fd, archive_entry_uid(e), archive_entry_gid(e)) < 0) failed(entry, "chown", errno);
+  // After chown, which clears setuid and setgid.
+  if (fchmod(fd, archive_entry_perm(e) & 07777) < 0) failed(entry, "chmod", errno);
+  archive_entry_xattr_reset(e);
+  const char* name;
+  const void* value;
+  size_t size;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    if (isOverlayControlXattr(name)) continue;
+    if (fsetxattr(fd, name, value, size, 0) < 0 && errno != ENOTSUP) {
+      failed(entry, kj::str("xattr ", name), errno);
+    }
+  }
+  struct timespec times[2] = {entryTimes(e, 0), entryTimes(e, 1)};
+  if (isDir) {
+    dirTimes.add(DirTimes{kj::str(path), {times[0], times[1]}});
+  } else if (futimens(fd, times) < 0) {
+    failed(entry, "set times", errno);
+  }
+}
+
+void LayerApplier::applyNodeMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base,
+                                     struct archive_entry* e, bool isSymlink) {
+  // A symlink, device or FIFO is never opened (opening a device can act on hardware; opening a
+  // FIFO blocks): every call names it relative to its parent and refuses to follow it. They
+  // carry no xattrs here.
   if (fchownat(dirFd, base.cStr(), archive_entry_uid(e), archive_entry_gid(e),
                AT_SYMLINK_NOFOLLOW) < 0) {
     failed(entry, "chown", errno);
   }
-  if (!isSymlink) {
-    // After chown, which clears setuid and setgid.
-    if (fchmodat(dirFd, base.cStr(), archive_entry_perm(e) & 07777, 0) < 0) {
-      failed(entry, "chmod", errno);
-    }
-    archive_entry_xattr_reset(e);
-    const char* name;
-    const void* value;
-    size_t size;
-    if (archive_entry_xattr_count(e) > 0) {
-      int fd = openat(dirFd, base.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-      if (fd >= 0) {
-        kj::AutoCloseFd owned(fd);
-        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-          if (fsetxattr(fd, name, value, size, 0) < 0 && errno != ENOTSUP) {
-            failed(entry, kj::str("xattr ", name), errno);
-          }
-        }
-      }
-    }
+  if (!isSymlink && chmodNoFollow(dirFd, base.cStr(), archive_entry_perm(e) & 07777) < 0) {
+    failed(entry, "chmod", errno);
   }
-  struct timespec times[2];
-  times[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
-  times[0].tv_nsec =
-      archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
-  times[1].tv_sec = archive_entry_mtime(e);
-  times[1].tv_nsec = archive_entry_mtime_nsec(e);
-  if (isDir) {
-    dirTimes.add(DirTimes{kj::str(path), {times[0], times[1]}});
-  } else if (utimensat(dirFd, base.cStr(), times, AT_SYMLINK_NOFOLLOW) < 0) {
+  struct timespec times[2] = {entryTimes(e, 0), entryTimes(e, 1)};
+  if (utimensat(dirFd, base.cStr(), times, AT_SYMLINK_NOFOLLOW) < 0) {
     failed(entry, "set times", errno);
   }
 }
@@ -361,9 +401,14 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
   }
 
   switch (type) {
-    case AE_IFDIR:
+    case AE_IFDIR: {
       if (mkdirat(dirFd, base.cStr(), 0700) < 0 && errno != EEXIST) failed(rawName, "mkdir", errno);
-      break;
+      int fd = openat(dirFd, base.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) failed(rawName, "open", errno);
+      kj::AutoCloseFd dir(fd);
+      applyMetadata(rawName, dir, e, true, path);
+      return;
+    }
     case AE_IFREG: {
       int fd =
           openat(dirFd, base.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -389,7 +434,8 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
       }
       if (rc != ARCHIVE_EOF) refuse(rawName, kj::str("reading data: ", archive_error_string(a)));
       if (ftruncate(fd, archive_entry_size(e)) < 0) failed(rawName, "truncate", errno);
-      break;
+      applyMetadata(rawName, file, e, false, path);
+      return;
     }
     case AE_IFLNK: {
       const char* linkTarget = archive_entry_symlink(e);
@@ -397,7 +443,7 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
         failed(rawName, "symlink", errno);
       }
       forgetCachedDirs();
-      applyMetadata(rawName, dirFd, base, e, false, true, path);
+      applyNodeMetadata(rawName, dirFd, base, e, true);
       return;
     }
     case AE_IFCHR:
@@ -406,11 +452,11 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
       if (mknodat(dirFd, base.cStr(), type | 0600, archive_entry_rdev(e)) < 0) {
         failed(rawName, "mknod", errno);
       }
-      break;
+      applyNodeMetadata(rawName, dirFd, base, e, false);
+      return;
     default:
       refuse(rawName, kj::str("unsupported entry type 0", kj::hex(type)));
   }
-  applyMetadata(rawName, dirFd, base, e, isDir, false, path);
 }
 
 LayerStream::Finished LayerApplier::apply(LayerStream& stream) {
@@ -441,8 +487,8 @@ LayerStream::Finished LayerApplier::apply(LayerStream& stream) {
            std::count(b.path.begin(), b.path.end(), '/');
   });
   for (auto& d : dirTimes) {
-    int fd = openat2Beneath(target, d.path.cStr(), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) continue;  // removed again later in the layer
+    int fd = openat2Beneath(target, d.path.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (fd < 0) continue;  // removed again (or replaced) later in the layer
     kj::AutoCloseFd owned(fd);
     if (futimens(fd, d.times) < 0) failed(d.path, "set directory times", errno);
   }

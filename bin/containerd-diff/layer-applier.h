@@ -4,7 +4,10 @@
 // each parent resolved by the kernel with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS). An
 // entry that names "..", an absolute path, a hardlink to outside, a whiteout of "." or "..", or
 // whose parent is reached through a symlink that leaves the tree, fails the apply naming the
-// entry; nothing is written outside the target.
+// entry; nothing is written outside the target. Owners, modes, xattrs and times are set through
+// an fd opened O_NOFOLLOW (files, directories) or by calls that never follow (symlinks, devices,
+// FIFOs, which are never opened); overlay's own xattrs (user.overlay.*, trusted.*) are dropped.
+// One applier per target at a time: the caller serializes applies into the same directory.
 #pragma once
 
 #include <kj/array.h>
@@ -66,16 +69,17 @@ private:
   // `path` beneath `root`, or null when it does not exist. Refuses, naming `entry`, a path that
   // leaves the tree through a symlink.
   void makeImplicitDir(kj::StringPtr entry, int parentFd, kj::StringPtr path, kj::StringPtr name);
-  static void inheritFromLowers(kj::ArrayPtr<const int> lowers, int parentFd, kj::StringPtr path,
-                                kj::StringPtr name);
+  static void inheritFromLowers(kj::ArrayPtr<const int> lowers, int dirFd, kj::StringPtr path);
   kj::Vector<kj::String> implicitDirs;
   void forgetCachedDirs();
   void applyEntry(struct archive* a, struct archive_entry* e);
   void applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::StringPtr base);
   void removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr base, kj::StringPtr path,
                       bool newIsDir);
-  void applyMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base, struct archive_entry* e,
-                     bool isDir, bool isSymlink, kj::StringPtr path);
+  void applyMetadata(kj::StringPtr entry, int fd, struct archive_entry* e, bool isDir,
+                     kj::StringPtr path);
+  void applyNodeMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base,
+                         struct archive_entry* e, bool isSymlink);
 };
 
 kj::String cleanEntryPath(kj::StringPtr name);

@@ -1,12 +1,15 @@
 #include "server.h"
 
 #include <common/errors.h>
+#include <common/landlock.h>
 #include <common/log.h>
 #include <common/worker.h>
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/vector.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "layer-applier.h"
 #include "layer-differ.h"
@@ -36,7 +39,36 @@ private:
   kj::AutoCloseFd fd;
 };
 
+void confine(kj::ArrayPtr<const LandlockTree> trees) {
+  if (!confineThread(trees)) {
+    // Older kernels: the openat2 discipline and the empty root still hold.
+    static bool warned = false;
+    if (!warned) logWarn("this kernel has no Landlock: applies are not confined per thread");
+    warned = true;
+  }
+}
+
 }  // namespace
+
+DifferServer::DifferServer()
+    : ServiceInfoServer(profileFor(ServiceKind::DIFF)),
+      workers(kj::max(4u, 2 * std::thread::hardware_concurrency())) {}
+
+template <typename T, typename Func>
+kj::Promise<T> DifferServer::onConfinedWorker(Func&& func) {
+  // A slot among `workers`, then a new thread (so its Landlock rules die with it).
+  return workers.acquire()
+      .then([func = kj::fwd<Func>(func)]() mutable { return onWorker<T>(kj::mv(func)); })
+      .then(
+          [this](T&& result) {
+            workers.release();
+            return kj::mv(result);
+          },
+          [this](kj::Exception&& e) -> T {
+            workers.release();
+            kj::throwFatalException(kj::mv(e));
+          });
+}
 
 kj::Promise<void> DifferServer::diff(DiffContext context) {
   auto params = context.getParams();
@@ -53,12 +85,22 @@ kj::Promise<void> DifferServer::diff(DiffContext context) {
       .then([lower = kj::mv(lower)](int u) mutable {
         return lower.then([u](int l) { return kj::tuple(u, l); });
       })
-      .then([this, context, overlay, compression,
-             mediaType = kj::mv(mediaType)](kj::Tuple<int, int> fds) mutable {
+      .then([this, overlay, compression](kj::Tuple<int, int> fds) mutable {
         kj::AutoCloseFd upperFd(kj::get<0>(fds));
         kj::AutoCloseFd lowerFd(kj::get<1>(fds) >= 0 ? kj::get<1>(fds) : -1);
-        auto layer = overlay ? diffOverlayUpper(upperFd, compression)
-                             : diffTrees(kj::get<1>(fds), upperFd, compression);
+        // Building a whole layer takes long: off the event loop, reading only what it was handed.
+        return onConfinedWorker<ComputedLayer>(
+            [overlay, compression, upperFd = kj::mv(upperFd),
+             lowerFd = kj::mv(lowerFd)](std::atomic<bool>&) mutable {
+              kj::Vector<LandlockTree> trees;
+              trees.add(LandlockTree{upperFd.get(), false});
+              if (lowerFd.get() >= 0) trees.add(LandlockTree{lowerFd.get(), false});
+              confine(trees);
+              return overlay ? diffOverlayUpper(upperFd, compression)
+                             : diffTrees(lowerFd.get(), upperFd, compression);
+            });
+      })
+      .then([context, mediaType = kj::mv(mediaType)](ComputedLayer layer) mutable {
         logDebug("computed a layer of ", layer.entries, " entries, diff id ", layer.diffId);
         auto writer = context.getParams().getWriter();
         auto copy = writer.copyFromRequest();
@@ -91,6 +133,14 @@ kj::Array<int> rawFds(kj::ArrayPtr<const kj::AutoCloseFd> fds) {
   return KJ_MAP(fd, fds) -> int { return fd.get(); };
 }
 
+kj::Array<LandlockTree> confinedTrees(int target, kj::ArrayPtr<const int> parents) {
+  // The target to write, the snapshots below it to read; nothing else.
+  auto trees = kj::heapArrayBuilder<LandlockTree>(parents.size() + 1);
+  trees.add(LandlockTree{target, true});
+  for (int p : parents) trees.add(LandlockTree{p, false});
+  return trees.finish();
+}
+
 struct Applied {
   kj::String digest;
   int64_t size;
@@ -110,12 +160,14 @@ kj::Promise<void> DifferServer::apply(ApplyContext context) {
   auto style = params.getWhiteouts() == schema::Differ::Whiteouts::OVERLAY ? WhiteoutStyle::OVERLAY
                                                                            : WhiteoutStyle::DELETE;
   return receiveFds(kj::mv(fds))
-      .then([style, mediaType = kj::mv(mediaType)](kj::Array<kj::AutoCloseFd> owned) mutable {
+      .then([this, style, mediaType = kj::mv(mediaType)](kj::Array<kj::AutoCloseFd> owned) mutable {
         // Inflating and writing run on a thread of their own, so that layers of a pull apply in
         // parallel and this process keeps answering meanwhile.
-        return onWorker<Applied>([style, mediaType = kj::mv(mediaType),
-                                  owned = kj::mv(owned)](std::atomic<bool>&) {
+        return onConfinedWorker<Applied>([this, style, mediaType = kj::mv(mediaType),
+                                          owned = kj::mv(owned)](std::atomic<bool>&) {
           auto parentFds = rawFds(owned.slice(2, owned.size()));
+          auto held = targets.lock(owned[1]);
+          confine(confinedTrees(owned[1], parentFds));
           LayerStream stream(owned[0], compressionForMediaType(mediaType), mediaType);
           LayerApplier applier(owned[1], parentFds, style);
           auto done = applier.apply(stream);
@@ -142,10 +194,19 @@ kj::Promise<void> DifferServer::inherit(InheritContext context) {
   kj::Vector<kj::Promise<int>> fds;
   fds.add(requireFd(params.getTarget(), "the target directory"));
   for (auto p : params.getParents()) fds.add(requireFd(p, "a parent directory"));
-  return receiveFds(kj::mv(fds)).then([context](kj::Array<kj::AutoCloseFd> owned) mutable {
-    auto paths = KJ_MAP(p, context.getParams().getPaths()) { return kj::str(p); };
-    LayerApplier::inheritMetadata(owned[0], rawFds(owned.slice(1, owned.size())), paths);
-  });
+  auto paths = KJ_MAP(p, params.getPaths()) { return kj::str(p); };
+  return receiveFds(kj::mv(fds))
+      .then([this, paths = kj::mv(paths)](kj::Array<kj::AutoCloseFd> owned) mutable {
+        return onConfinedWorker<bool>(
+            [this, paths = kj::mv(paths), owned = kj::mv(owned)](std::atomic<bool>&) {
+              auto parentFds = rawFds(owned.slice(1, owned.size()));
+              auto held = targets.lock(owned[0]);
+              confine(confinedTrees(owned[0], parentFds));
+              LayerApplier::inheritMetadata(owned[0], parentFds, paths);
+              return true;
+            });
+      })
+      .ignoreResult();
 }
 
 }  // namespace ctrd

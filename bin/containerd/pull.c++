@@ -5,6 +5,7 @@
 #include <common/errors.h>
 #include <common/labels.h>
 #include <common/log.h>
+#include <common/semaphore.h>
 #include <kj/debug.h>
 #include <oci/manifest.h>
 #include <oci/platform.h>
@@ -77,37 +78,6 @@ Desc descFrom(schema::Descriptor::Reader d) {
   if (d.hasPlatform()) out.platform = platformFrom(d.getPlatform());
   return out;
 }
-
-class Semaphore {
-public:
-  explicit Semaphore(size_t n) : available(n) {}
-
-  kj::Promise<void> acquire() {
-    if (available > 0) {
-      available--;
-      return kj::READY_NOW;
-    }
-    auto paf = kj::newPromiseAndFulfiller<void>();
-    waiters.add(kj::mv(paf.fulfiller));
-    return kj::mv(paf.promise);
-  }
-
-  void release() {
-    while (next < waiters.size()) {
-      auto& w = waiters[next++];
-      if (w->isWaiting()) {
-        w->fulfill();
-        return;
-      }
-    }
-    available++;
-  }
-
-private:
-  size_t available;
-  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
-  size_t next = 0;
-};
 
 class PullJob final : public kj::Refcounted {
 public:

@@ -62,9 +62,19 @@ const kj::StringPtr CONTENT_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCA
 const kj::StringPtr SNAPSHOT_SYSCALLS[] = {
     CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS, CTRD_OWNER_SYSCALLS,
     CTRD_SQLITE_SYSCALLS,  "mknodat",          "clone"};
-const kj::StringPtr DIFF_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS, CTRD_FILE_SYSCALLS,
-                                       CTRD_OWNER_SYSCALLS,   "mknodat",
-                                       "memfd_create",        "clone"};
+// Each apply confines its own thread with Landlock (prctl only to read or set no_new_privs), and
+// sets modes with fchmodat2, which can refuse to follow a symlink.
+const kj::StringPtr DIFF_SYSCALLS[] = {CTRD_RUNTIME_SYSCALLS,
+                                       CTRD_FILE_SYSCALLS,
+                                       CTRD_OWNER_SYSCALLS,
+                                       "mknodat",
+                                       "fchmodat2",
+                                       "memfd_create",
+                                       "clone",
+                                       "landlock_create_ruleset",
+                                       "landlock_add_rule",
+                                       "landlock_restrict_self",
+                                       "prctl"};
 
 // containerd-tasks forks shims that run runc, which runs containers: a seccomp filter is
 // inherited across fork and exec, so an allow-list here would also be the containers' (runc
@@ -196,6 +206,10 @@ void loadSeccomp(const Profile& profile) {
     } else if (name == "clone") {
       // Threads only: a service never forks.
       rule(SCMP_ACT_ALLOW, name, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+    } else if (name == "prctl") {
+      for (int option : {PR_GET_NO_NEW_PRIVS, PR_SET_NO_NEW_PRIVS}) {
+        rule(SCMP_ACT_ALLOW, name, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(option)));
+      }
     } else if (name == "socket") {
       for (int family : profile.socketFamilies) {
         rule(SCMP_ACT_ALLOW, name, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family)));

@@ -54,6 +54,84 @@ with open(os.path.join(out, "hostile-truncated.tar.gz"), "r+b") as f:
 with open(os.path.join(out, "hostile-corrupt.tar.gz"), "wb") as f:
     f.write(b"\x1f\x8b\x08\x00" + b"\xff" * 200)
 
+# More hostile layers, each refused (any error) or contained (nothing outside the target changes).
+long_up = "a/" * 120 + "../" * 130 + "outside/x"
+write("hostile-pax-long-dotdot", [entry(long_up, data=b"escaped")])
+write("hostile-gnu-long-dotdot", [entry(long_up, data=b"escaped")], fmt=tarfile.GNU_FORMAT)
+write("hostile-pax-absolute", [entry("/" + "o" * 120 + "/../outside/x", data=b"escaped")])
+write("hostile-hardlink-dotdot-deep", [entry("d", tarfile.DIRTYPE),
+                                       entry("d/h", tarfile.LNKTYPE, linkname="d/../../outside/canary")])
+write("hostile-hardlink-through-symlink", [entry("s", tarfile.SYMTYPE, linkname="../outside"),
+                                           entry("h", tarfile.LNKTYPE, linkname="s/canary")])
+write("hostile-hardlink-through-abs-symlink", [entry("s", tarfile.SYMTYPE, linkname="/etc"),
+                                               entry("h", tarfile.LNKTYPE, linkname="s/passwd")])
+write("hostile-hardlink-to-dir", [entry("d", tarfile.DIRTYPE),
+                                  entry("h", tarfile.LNKTYPE, linkname="d")])
+write("hostile-hardlink-self", [entry("h", tarfile.LNKTYPE, linkname="h")])
+write("hostile-hardlink-missing", [entry("h", tarfile.LNKTYPE, linkname="nothing/here")])
+write("hostile-whiteout-empty", [entry(".wh.")])
+write("hostile-whiteout-absolute", [entry("/.wh.etc")])
+write("hostile-whiteout-dotdot-deep", [entry("d/.wh.../outside")])
+write("hostile-file-replaces-own-dir", [entry("d", tarfile.DIRTYPE),
+                                        entry("d", tarfile.SYMTYPE, linkname="../outside")])
+write("hostile-name-too-long", [entry("n" * 300, data=b"x")])
+write("hostile-too-deep", [entry("d/" * 2100 + "x", data=b"x")])
+write("hostile-huge-size", [entry("big", data=b"")], fmt=tarfile.PAX_FORMAT)
+with open(os.path.join(out, "hostile-huge-size.tar"), "r+b") as f:
+    raw = bytearray(f.read())
+# A size field claiming 8 GiB of data the stream does not have.
+hdr = raw.find(b"big\0")
+raw[hdr + 124:hdr + 136] = b"77777777777\0"
+chk = sum(raw[hdr:hdr + 148]) + 8 * 32 + sum(raw[hdr + 156:hdr + 512])
+raw[hdr + 148:hdr + 156] = b"%06o\0 " % chk
+with open(os.path.join(out, "hostile-huge-size.tar"), "wb") as f:
+    f.write(raw)
+with open(os.path.join(out, "hostile-not-a-tar.tar"), "wb") as f:
+    f.write(b"this is not a tar archive, not at all" * 40)
+with open(os.path.join(out, "hostile-gzip-bomb-truncated.tar.gz"), "wb") as f:
+    f.write(gzip.compress(b"\0" * (16 << 20))[:4096])
+# Contained: these apply, but nothing outside the target may change.
+write("hostile-opaque-through-symlink", [entry("evil", tarfile.SYMTYPE, linkname="../outside"),
+                                         entry("evil/.wh..wh..opq")])
+write("hostile-device-through-symlink", [entry("evil", tarfile.SYMTYPE, linkname="../outside"),
+                                         entry("evil/null", tarfile.CHRTYPE, devmajor=1, devminor=3)])
+write("hostile-fifo-through-symlink", [entry("evil", tarfile.SYMTYPE, linkname="/tmp"),
+                                       entry("evil/fifo", tarfile.FIFOTYPE)])
+write("hostile-dir-through-symlink", [entry("evil", tarfile.SYMTYPE, linkname="../outside"),
+                                      entry("evil/sub", tarfile.DIRTYPE, mode=0o777)])
+write("hostile-file-over-symlink", [entry("x", tarfile.SYMTYPE, linkname="../outside/canary"),
+                                    entry("x", data=b"overwritten", mode=0o777)])
+write("hostile-dir-over-symlink", [entry("x", tarfile.SYMTYPE, linkname="../outside"),
+                                   entry("x", tarfile.DIRTYPE, mode=0o777)])
+write("hostile-symlink-loop", [entry("a", tarfile.SYMTYPE, linkname="b"),
+                               entry("b", tarfile.SYMTYPE, linkname="a"),
+                               entry("a/x", data=b"x")])
+write("hostile-symlink-abs-parent-deep", [entry("a", tarfile.SYMTYPE, linkname="/"),
+                                          entry("a/tmp/x/y/z", data=b"escaped")])
+write("hostile-hardlink-to-symlink-out", [entry("s", tarfile.SYMTYPE, linkname="../outside/canary"),
+                                          entry("h", tarfile.LNKTYPE, linkname="s"),
+                                          entry("h", data=b"overwritten")])
+write("hostile-xattr-overlay", [
+    entry("d", tarfile.DIRTYPE, pax_headers={"SCHILY.xattr.user.overlay.opaque": "y",
+                                             "SCHILY.xattr.user.overlay.redirect": "/outside",
+                                             "SCHILY.xattr.trusted.overlay.opaque": "y",
+                                             "SCHILY.xattr.user.keep": "kept"}),
+    entry("f", data=b"f", pax_headers={"SCHILY.xattr.user.overlay.metacopy": "",
+                                       "SCHILY.xattr.user.keep": "kept"})])
+write("hostile-xattr-on-nodes", [
+    entry("fifo", tarfile.FIFOTYPE, pax_headers={"SCHILY.xattr.user.x": "1"}),
+    entry("null", tarfile.CHRTYPE, devmajor=1, devminor=3, pax_headers={"SCHILY.xattr.user.x": "1"})])
+write("hostile-block-device", [entry("sda", tarfile.BLKTYPE, devmajor=8, devminor=0, mode=0o666)])
+write("hostile-setuid-over-symlink", [entry("x", tarfile.SYMTYPE, linkname="../outside/canary"),
+                                      entry("x", data=b"#!", mode=0o4777)])
+write("hostile-dot-names", [entry("."), entry("./", tarfile.DIRTYPE, mode=0o777), entry(".//./")])
+write("hostile-whiteout-after-write", [entry("a", data=b"a"), entry(".wh.a"), entry("a/b", data=b"b")])
+# Many directories: the applier's directory-fd cache must stay bounded.
+write("many-dirs", [entry("m/%05d/f" % i, data=b"f") for i in range(5000)])
+# Race: many files and directories, for an attacker swapping names for symlinks while it runs.
+write("race", [entry("f%04d" % i, data=b"r", mode=0o777) for i in range(3000)] +
+              [entry("d%04d" % i, tarfile.DIRTYPE, mode=0o777) for i in range(3000)])
+
 # Tricky but legal.
 long_dir = "d" * 60 + "/" + "e" * 60
 write("tricky", [
