@@ -355,7 +355,12 @@ void Ingest::saveHash() {
   auto bytes = kj::heapArray<kj::byte>(sizeof(at) + state.size());
   memcpy(bytes.begin(), &at, sizeof(at));
   memcpy(bytes.begin() + sizeof(at), state.begin(), state.size());
-  writeSmallFile(dir, "hash", bytes);
+  // The state vouches for `at` bytes: they must be on disk before it is. After a power cut a
+  // state without its data would resume a download past bytes that are zeros.
+  if (fdatasync(data) < 0) throwIoError("fdatasync", ref, errno);
+  // Replaced whole or not at all: a torn state file would not restore, costing a full re-hash.
+  writeSmallFile(dir, "hash.tmp", bytes);
+  KJ_SYSCALL(renameat(dir, "hash.tmp", dir, "hash"), ref);
   savedAt = at;
 }
 

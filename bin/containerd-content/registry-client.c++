@@ -1,5 +1,7 @@
 #include "registry-client.h"
 
+#include <arpa/inet.h>
+
 #include <common/digest.h>
 #include <common/errors.h>
 #include <common/log.h>
@@ -43,7 +45,11 @@ bool isLocalhost(kj::StringPtr domain) {
   } else KJ_IF_MAYBE(colon, host.findFirst(':')) {
     host = kj::str(host.slice(0, *colon));
   }
-  return host == "localhost" || host.startsWith("127.") || host == "::1";
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8, as an address: "127.evil.example" is a name like any other.
+  struct in_addr address;
+  return inet_pton(AF_INET, host.cStr(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
 }
 
 kj::String base64(kj::ArrayPtr<const kj::byte> bytes) {

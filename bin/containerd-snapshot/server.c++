@@ -1,5 +1,8 @@
 #include "server.h"
 
+#include <common/worker.h>
+#include <unistd.h>
+
 #include <common/errors.h>
 #include <common/filters.h>
 #include <errno.h>
@@ -61,9 +64,18 @@ public:
     return kj::READY_NOW;
   }
   kj::Promise<void> commit(CommitContext context) override {
-    auto p = context.getParams();
-    s.commit(p.getName(), p.getKey(), readLabels(p.getLabels()));
-    return kj::READY_NOW;
+    auto fs = s.activeDirectory(context.getParams().getKey());
+    // A committed snapshot is trusted by every later pull: its files reach the disk before its
+    // record says so (a power cut must not leave a committed chain ID of truncated files).
+    // syncfs and measuring walk the whole tree: off the event loop.
+    return onWorker<DiskUsage>([fs = kj::mv(fs)](std::atomic<bool>&) {
+             KJ_SYSCALL(syncfs(fs));
+             return diskUsage(fs);
+           })
+        .then([this, context](DiskUsage usage) mutable {
+          auto p = context.getParams();
+          s.commit(p.getName(), p.getKey(), readLabels(p.getLabels()), usage);
+        });
   }
   kj::Promise<void> rebase(RebaseContext context) override {
     auto p = context.getParams();

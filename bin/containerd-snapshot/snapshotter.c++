@@ -208,20 +208,30 @@ kj::Vector<MountSpec> Snapshotter::mounts(kj::StringPtr key) {
   return mountsFor(record);
 }
 
-void Snapshotter::commit(kj::StringPtr name, kj::StringPtr key, Labels labels) {
-  validateKey(name);
-  validateLabels(labels);
-  Transaction txn(db);
-  auto record = stat(key);
+namespace {
+void requireActive(const SnapshotRecord& record, kj::StringPtr key) {
   if (record.kind != schema::Kind::ACTIVE) {
     throwError(ErrorKind::FAILED_PRECONDITION,
                kj::str("snapshot \"", key, "\" is ", kindName(record.kind),
                        ", only an active snapshot can be committed"));
   }
+}
+}  // namespace
+
+kj::AutoCloseFd Snapshotter::activeDirectory(kj::StringPtr key) {
+  auto record = stat(key);
+  requireActive(record, key);
+  return openDirectory(dir, kj::str(record.id, "/fs"));
+}
+
+void Snapshotter::commit(kj::StringPtr name, kj::StringPtr key, Labels labels, DiskUsage usage) {
+  validateKey(name);
+  validateLabels(labels);
+  Transaction txn(db);
+  auto record = stat(key);
+  requireActive(record, key);
   if (tryGet(name) != nullptr)
     throwError(ErrorKind::ALREADY_EXISTS, kj::str("snapshot \"", name, "\""));
-  auto fs = openDirectory(dir, kj::str(record.id, "/fs"));
-  auto usage = diskUsage(fs);
   if (labels.size() == 0) labels = kj::mv(record.labels);
   Statement update(db,
                    "UPDATE snapshots SET key = ?1, kind = ?2, labels = ?3, updated = ?4, size = ?5,"

@@ -48,7 +48,11 @@ public:
   kj::Vector<MountSpec> prepare(kj::StringPtr key, kj::StringPtr parent, Labels labels,
                                 schema::Kind kind);
   kj::Vector<MountSpec> mounts(kj::StringPtr key);
-  void commit(kj::StringPtr name, kj::StringPtr key, Labels labels);
+  kj::AutoCloseFd activeDirectory(kj::StringPtr key);
+  // The fs directory of the active snapshot `key` (failed precondition for any other kind), for
+  // what must happen before commit off the event loop: syncfs and measuring.
+  void commit(kj::StringPtr name, kj::StringPtr key, Labels labels, DiskUsage usage);
+  // `usage` measured (after syncfs) from activeDirectory(key).
   void rebase(kj::StringPtr key, kj::StringPtr parent);
   // overlayfs only: the active snapshot `key` now lies on the committed `parent`.
   void remove(kj::StringPtr key);

@@ -3,6 +3,7 @@
 #include <common/config.h>
 #include <common/errors.h>
 #include <common/log.h>
+#include <common/profile.h>
 #include <common/rpc.h>
 #include <common/socket.h>
 #include <common/version.h>
@@ -173,6 +174,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  raiseFileLimit();
   if (defaultCmd->parsed()) {
     auto text = defaultConfigText();
     fwrite(text.begin(), 1, text.size(), stdout);

@@ -1,6 +1,7 @@
 // ctr images: pull (with containerd's progress display), ls, rm, tag, check, mount, unmount.
 #include <common/errors.h>
 #include <common/mount.h>
+#include <sys/mount.h>
 #include <oci/reference.h>
 #include <stdio.h>
 #include <time.h>
@@ -338,13 +339,16 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   auto mountPlatform = std::make_shared<std::string>();
   mount->add_option("ref", *mountRef, "the image")->required();
   mount->add_option("target", *mountTarget, "where to mount it")->required();
+  auto mountSuidDev = std::make_shared<bool>(false);
   mount->add_flag("--rw", *mountRw, "enable write support on the mount");
+  mount->add_flag("--suid-dev", *mountSuidDev,
+                  "honour setuid bits and device nodes (mounted nosuid,nodev otherwise)");
   mount->add_option("--snapshotter", *mountSnapshotter, "snapshotter name")
       ->envname("CONTAINERD_SNAPSHOTTER");
   mount->add_option("--platform", *mountPlatform, "mount the image for the specified platform");
   commands.push_back(
-      {mount, [open, &globals, mountRef, mountTarget, mountRw, mountSnapshotter,
-               mountPlatform](DaemonClient& client) {
+      {mount, [open, &globals, mountRef, mountTarget, mountRw, mountSnapshotter, mountPlatform,
+               mountSuidDev](DaemonClient& client) {
          auto usage = open(client).usageRequest();
          usage.setName(mountRef->c_str());
          usage.setPlatform(mountPlatform->c_str());
@@ -360,7 +364,8 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
          snapshotsReq.setSnapshotter(mountSnapshotter->c_str());
          auto snapshots = snapshotsReq.send().getSnapshots();
          auto mountIt = [&](capnp::List<schema::Mount>::Reader mounts) {
-           mountAll(mounts, mountTarget->c_str());
+           // An image is untrusted: its setuid binaries and device nodes mean nothing here.
+           mountAll(mounts, mountTarget->c_str(), *mountSuidDev ? 0 : MS_NOSUID | MS_NODEV);
          };
          if (*mountRw) {
            auto req = snapshots.prepareRequest();

@@ -20,7 +20,16 @@ constexpr size_t MOUNT_DATA_LIMIT = 4095;  // one page, with its NUL
   throwError(ErrorKind::UNKNOWN, kj::str("mount ", what, " at \"", target, "\": ", strerror(err)));
 }
 
-void mountBind(schema::Mount::Reader m, kj::StringPtr target) {
+unsigned long mountAttributes(unsigned long flags) {
+  unsigned long attributes = 0;
+  if (flags & MS_RDONLY) attributes |= MOUNT_ATTR_RDONLY;
+  if (flags & MS_NOSUID) attributes |= MOUNT_ATTR_NOSUID;
+  if (flags & MS_NODEV) attributes |= MOUNT_ATTR_NODEV;
+  if (flags & MS_NOEXEC) attributes |= MOUNT_ATTR_NOEXEC;
+  return attributes;
+}
+
+void mountBind(schema::Mount::Reader m, kj::StringPtr target, unsigned long extraFlags) {
   bool readOnly = false;
   unsigned long flags = MS_BIND;
   for (auto o : m.getOptions()) {
@@ -30,15 +39,17 @@ void mountBind(schema::Mount::Reader m, kj::StringPtr target) {
   if (::mount(m.getSource().cStr(), target.cStr(), nullptr, flags, nullptr) < 0) {
     mountFailed(kj::str("bind of \"", m.getSource(), "\""), target, errno);
   }
-  if (readOnly &&
-      ::mount(nullptr, target.cStr(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) < 0) {
+  // A bind mount takes its flags only from a remount.
+  unsigned long remount = extraFlags | (readOnly ? MS_RDONLY : 0);
+  if (remount != 0 &&
+      ::mount(nullptr, target.cStr(), nullptr, MS_REMOUNT | MS_BIND | remount, nullptr) < 0) {
     int err = errno;
     umount2(target.cStr(), MNT_DETACH);
-    mountFailed("read-only remount", target, err);
+    mountFailed("remount", target, err);
   }
 }
 
-void mountOverlayByParts(schema::Mount::Reader m, kj::StringPtr target, bool readOnly) {
+void mountOverlayByParts(schema::Mount::Reader m, kj::StringPtr target, unsigned long flags) {
   int fs = fsopen("overlay", FSOPEN_CLOEXEC);
   if (fs < 0) mountFailed("overlay (fsopen)", target, errno);
   kj::AutoCloseFd fsFd(fs);
@@ -53,7 +64,10 @@ void mountOverlayByParts(schema::Mount::Reader m, kj::StringPtr target, bool rea
   };
   for (auto o : m.getOptions()) {
     kj::StringPtr option = o;
-    if (option == "ro" || option == "rw") continue;
+    if (option == "ro" || option == "rw" || option == "nosuid" || option == "nodev" ||
+        option == "noexec") {
+      continue;  // flags of the mount, not options of the filesystem
+    }
     KJ_IF_MAYBE(eq, option.findFirst('=')) {
       auto key = kj::heapString(option.slice(0, *eq));
       auto value = option.slice(*eq + 1);
@@ -76,7 +90,7 @@ void mountOverlayByParts(schema::Mount::Reader m, kj::StringPtr target, bool rea
   if (fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
     mountFailed("overlay (create)", target, errno);
   }
-  int mnt = fsmount(fs, FSMOUNT_CLOEXEC, readOnly ? MOUNT_ATTR_RDONLY : 0);
+  int mnt = fsmount(fs, FSMOUNT_CLOEXEC, mountAttributes(flags));
   if (mnt < 0) mountFailed("overlay (fsmount)", target, errno);
   kj::AutoCloseFd mntFd(mnt);
   if (move_mount(mnt, "", AT_FDCWD, target.cStr(), MOVE_MOUNT_F_EMPTY_PATH) < 0) {
@@ -84,19 +98,24 @@ void mountOverlayByParts(schema::Mount::Reader m, kj::StringPtr target, bool rea
   }
 }
 
-void mountOther(schema::Mount::Reader m, kj::StringPtr target) {
-  unsigned long flags = 0;
+void mountOther(schema::Mount::Reader m, kj::StringPtr target, unsigned long flags) {
   kj::Vector<kj::StringPtr> data;
   for (auto o : m.getOptions()) {
     if (o == "ro") {
       flags |= MS_RDONLY;
+    } else if (o == "nosuid") {
+      flags |= MS_NOSUID;
+    } else if (o == "nodev") {
+      flags |= MS_NODEV;
+    } else if (o == "noexec") {
+      flags |= MS_NOEXEC;
     } else if (o != "rw") {
       data.add(o);
     }
   }
   auto joined = kj::strArray(data, ",");
   if (m.getType() == "overlay" && joined.size() > MOUNT_DATA_LIMIT) {
-    mountOverlayByParts(m, target, flags & MS_RDONLY);
+    mountOverlayByParts(m, target, flags);
     return;
   }
   if (::mount(m.getSource().cStr(), target.cStr(), m.getType().cStr(), flags, joined.cStr()) < 0) {
@@ -106,12 +125,13 @@ void mountOther(schema::Mount::Reader m, kj::StringPtr target) {
 
 }  // namespace
 
-void mountAll(capnp::List<schema::Mount>::Reader mounts, kj::StringPtr target) {
+void mountAll(capnp::List<schema::Mount>::Reader mounts, kj::StringPtr target,
+              unsigned long flags) {
   for (auto m : mounts) {
     if (m.getType() == "bind") {
-      mountBind(m, target);
+      mountBind(m, target, flags);
     } else {
-      mountOther(m, target);
+      mountOther(m, target, flags);
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -246,9 +247,21 @@ kj::Maybe<const Profile&> tryProfileByConfigKey(kj::StringPtr key) {
   return nullptr;
 }
 
+void raiseFileLimit() {
+  // A service holds an fd per blob read, per directory handed out, per connection: the soft
+  // limit (often 1,024) is an accident of the shell that started it; the hard one is the policy.
+  struct rlimit limit;
+  KJ_SYSCALL(getrlimit(RLIMIT_NOFILE, &limit));
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    KJ_SYSCALL(setrlimit(RLIMIT_NOFILE, &limit));
+  }
+}
+
 void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
                   kj::ArrayPtr<const int> keepFds) {
   closeInheritedFds(keepFds);
+  raiseFileLimit();
 
   bool isRoot = geteuid() == 0;
   if (profile.emptyRoot && isRoot) enterEmptyRoot();

@@ -57,4 +57,7 @@ void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
 
 uint64_t capabilityBit(int cap);
 
+void raiseFileLimit();
+// RLIMIT_NOFILE's soft limit up to its hard limit. Every service does it at start.
+
 }  // namespace ctrd

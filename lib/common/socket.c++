@@ -55,7 +55,14 @@ kj::AutoCloseFd listenUnix(kj::StringPtr path, mode_t mode) {
                kj::str("address \"", path, "\" is in use by another process"));
   }
   if (errno == ECONNREFUSED) {
-    // A socket file nobody accepts on: left by a process that died.
+    // A socket file nobody accepts on: left by a process that died. Anything else there (a
+    // regular file, which connect() also refuses) is not ours to remove.
+    struct stat st;
+    KJ_SYSCALL(lstat(path.cStr(), &st), path);
+    if (!S_ISSOCK(st.st_mode)) {
+      throwError(ErrorKind::ALREADY_EXISTS,
+                 kj::str("address \"", path, "\" exists and is not a socket"));
+    }
     KJ_SYSCALL(unlink(path.cStr()), path);
   }
   int fd;

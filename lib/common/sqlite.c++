@@ -4,9 +4,21 @@
 
 #include "errors.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace ctrd {
 
 Database::Database(kj::StringPtr pathParam) : path(kj::str(pathParam)) {
+  // Metadata is nobody else's to read: made 0600 before SQLite opens it (its -wal and -shm files
+  // take the database's mode), and an older 0644 one is tightened.
+  int fd = open(path.cStr(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) throwError(ErrorKind::UNKNOWN, kj::str("database \"", path, "\": ", strerror(errno)));
+  fchmod(fd, 0600);
+  close(fd);
   int rc = sqlite3_open_v2(
       path.cStr(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {

@@ -1,6 +1,8 @@
 // The daemon as a user meets it: real executables, real kernel, a temporary root and state.
 #include <common/profile.h>
 #include <gtest/gtest.h>
+#include <sstream>
+#include <sys/resource.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -44,6 +46,32 @@ protected:
     if (geteuid() != 0) GTEST_SKIP() << "the daemon runs as root";
   }
 };
+
+TEST_F(DaemonTest, EveryProcessRaisesItsOpenFileLimitToTheHardLimit) {
+  struct rlimit saved, low;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max <= 1024) GTEST_SKIP() << "the hard limit is 1024 already";
+  low = {1024, saved.rlim_max};
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  Daemon d;
+  bool started = d.start();
+  setrlimit(RLIMIT_NOFILE, &saved);
+  ASSERT_TRUE(started) << d.log();
+  std::vector<pid_t> pids = {d.pid()};
+  for (auto& p : allProfiles()) pids.push_back(d.servicePid(p.executable.cStr()));
+  for (pid_t pid : pids) {
+    std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+    std::string line, found;
+    while (std::getline(limits, line)) {
+      if (line.rfind("Max open files", 0) == 0) found = line;
+    }
+    std::istringstream fields(found.substr(strlen("Max open files")));
+    std::string soft, hard;
+    fields >> soft >> hard;
+    EXPECT_EQ(soft, std::to_string(saved.rlim_max)) << pid << ": " << found;
+    EXPECT_EQ(hard, std::to_string(saved.rlim_max)) << pid << ": " << found;
+  }
+}
 
 TEST_F(DaemonTest, EveryServiceRunsExactlyUnderItsProfile) {
   Daemon d;
@@ -223,6 +251,29 @@ TEST_F(DaemonTest, TakenSocketIsAClearErrorAndStartsNothing) {
   EXPECT_EQ(f.line, "containerd: address \"" + d.socket() +
                         "\" is in use by another process: already exists");
   EXPECT_EQ(d.ctr({"version"}).status, 0);
+}
+
+TEST_F(DaemonTest, AFileThatIsNotASocketAtTheAddressIsKept) {
+  Daemon d;
+  TempDir dir;
+  std::string file = dir.path() + "/not-a-socket";
+  std::ofstream(file) << "precious";
+  auto f = startFails({"--config", d.configPath(), "--address", file});
+  EXPECT_EQ(f.status, 1);
+  EXPECT_EQ(f.line, "containerd: address \"" + file + "\" exists and is not a socket: already exists");
+  EXPECT_EQ(readFile(file), "precious");
+}
+
+TEST_F(DaemonTest, MetadataIsReadableByRootAlone) {
+  Daemon d;
+  ASSERT_TRUE(d.start()) << d.log();
+  ASSERT_EQ(d.ctr({"-n", "x", "content", "ingest", "r"}, "data").status, 0);
+  for (auto path : {d.root() + "/meta.db", d.root() + "/meta.db-wal",
+                    d.root() + "/snapshots/overlayfs/metadata.db"}) {
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << path;
+  }
 }
 
 TEST_F(DaemonTest, MissingServiceBinaryIsAClearError) {

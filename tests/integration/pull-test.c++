@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -33,6 +34,19 @@ std::string randomBytes(size_t n) {
   std::string out(n, '\0');
   in.read(out.data(), n);
   return out;
+}
+
+std::string mountOptions(const std::string& target) {
+  // The per-mount options (field 6) of the mount at `target`, from /proc/self/mountinfo.
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string f[6];
+    for (auto& x : f) fields >> x;
+    if (f[4] == target) found = f[5];
+  }
+  return found;
 }
 
 class PullTest : public ::testing::Test {
@@ -140,6 +154,10 @@ TEST_F(PullTest, OneLayerImagePullsUnpacksAndLists) {
   char link[256] = {};
   ASSERT_GT(readlink((target + "/bin/sh").c_str(), link, sizeof(link) - 1), 0);
   EXPECT_STREQ(link, "/bin/busybox");
+  // An image's setuid bits and device nodes mean nothing on the host.
+  auto options = mountOptions(target);
+  EXPECT_NE(options.find("nosuid"), std::string::npos) << options;
+  EXPECT_NE(options.find("nodev"), std::string::npos) << options;
   unmountImage();
 
   // Pulled again: nothing new is downloaded or applied, and the image is the same.
