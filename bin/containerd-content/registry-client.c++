@@ -52,6 +52,18 @@ bool isLocalhost(kj::StringPtr domain) {
          (ntohl(address.s_addr) >> 24) == 127;
 }
 
+kj::String hostOf(kj::StringPtr url) {
+  // "https://host:port/v2" -> "host:port"
+  kj::StringPtr rest = url;
+  for (kj::StringPtr scheme : {"https://"_kj, "http://"_kj}) {
+    if (url.startsWith(scheme)) rest = url.slice(scheme.size());
+  }
+  KJ_IF_MAYBE(slash, rest.findFirst('/')) {
+    return kj::heapString(rest.slice(0, *slash));
+  }
+  return kj::str(rest);
+}
+
 kj::String base64(kj::ArrayPtr<const kj::byte> bytes) {
   auto out = kj::heapArray<char>(4 * ((bytes.size() + 2) / 3) + 1);
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.begin()), bytes.begin(),
@@ -222,6 +234,11 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
   easy.setOpt(Url(request.url.cStr()));
   easy.setOpt(FollowLocation(true));
   easy.setOpt(MaxRedirs(10));
+  // HTTP(S) only, redirects included (no file://, no other protocol libcurl knows). A redirect
+  // to another host, port or scheme drops the Authorization header (libcurl does so unless
+  // told CURLOPT_UNRESTRICTED_AUTH, which is never set here).
+  curl_easy_setopt(easy.getHandle(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy.getHandle(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   easy.setOpt(BufferSize(BUFFER_SIZE));
   easy.setOpt(ConnectTimeout(30));
   easy.setOpt(LowSpeedLimit(1));
@@ -322,14 +339,46 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
   return response;
 }
 
+kj::String RegistryClient::credentialHost() const {
+  // The credentials are for the reference's registry; Docker Hub's API lives at another name.
+  return ref.domain == "docker.io" ? kj::str("registry-1.docker.io") : kj::str(ref.domain);
+}
+
+kj::Maybe<const RegistryCredential&> RegistryClient::credentialFor(kj::StringPtr url) const {
+  // Only the registry the credentials are for gets them: never a mirror, never another host.
+  // (An http:// endpoint for that host exists only if the user configured it so.)
+  KJ_IF_MAYBE(c, credential) {
+    if (hostOf(url) == credentialHost()) return *c;
+  }
+  return nullptr;
+}
+
+kj::Maybe<const RegistryCredential&> RegistryClient::credentialForRealm(
+    const RegistryEndpoint& endpoint, kj::StringPtr realm) const {
+  // A token server on the registry's own host (same scheme, or HTTPS), or Docker Hub's own.
+  if (credentialFor(endpoint.url) == nullptr) return nullptr;
+  auto host = hostOf(realm);
+  bool sameHost = host == hostOf(endpoint.url) &&
+                  (realm.startsWith("https://") || endpoint.url.startsWith("http://"));
+  bool hubAuth = ref.domain == "docker.io" && host == "auth.docker.io" &&
+                 realm.startsWith("https://");
+  if (!sameHost && !hubAuth) return nullptr;
+  return credential;
+}
+
 RegistryClient::Token RegistryClient::authenticate(const RegistryEndpoint& endpoint,
                                                    kj::StringPtr header,
                                                    const std::atomic<bool>& cancelled) {
   auto challenge = parseChallenge(header);
   if (challenge.scheme == "basic") {
-    KJ_IF_MAYBE(c, credential) {
+    KJ_IF_MAYBE(c, credentialFor(endpoint.url)) {
       return {kj::str("Basic ", base64(kj::str(c->username, ":", c->secret).asBytes())),
               monotonicNow() + 3600 * kj::SECONDS};
+    }
+    if (credential != nullptr) {
+      throwError(ErrorKind::UNKNOWN,
+                 kj::str(hostOf(endpoint.url), ": unauthorized: basic authentication required; the "
+                         "credentials for ", credentialHost(), " are not sent to another host"));
     }
     throwError(ErrorKind::UNKNOWN,
                kj::str(ref.domain, ": unauthorized: basic authentication required (no credentials "
@@ -367,7 +416,7 @@ RegistryClient::Token RegistryClient::authenticate(const RegistryEndpoint& endpo
                     body.addAll(data.asChars());
                   }};
   kj::Maybe<kj::String> basic;
-  KJ_IF_MAYBE(c, credential) {
+  KJ_IF_MAYBE(c, credentialForRealm(endpoint, realm)) {
     basic = kj::str("Basic ", base64(kj::str(c->username, ":", c->secret).asBytes()));
   }
   RegistryEndpoint tokenEndpoint;
@@ -378,7 +427,7 @@ RegistryClient::Token RegistryClient::authenticate(const RegistryEndpoint& endpo
   if (response.status == 401 || response.status == 403) {
     throwError(ErrorKind::UNKNOWN,
                kj::str(ref.domain, ": unauthorized: the token server refused the ",
-                       credential == nullptr ? "anonymous request" : "credentials", " (HTTP ",
+                       basic == nullptr ? "anonymous request" : "credentials", " (HTTP ",
                        response.status, ")"));
   }
   if (response.status != 200) {

@@ -81,6 +81,12 @@ private:
   // One request with authentication: answers a 401 challenge once (bearer token or basic).
   Response perform(const RegistryEndpoint& endpoint, Request& request,
                    kj::Maybe<kj::StringPtr> authorization, const std::atomic<bool>& cancelled);
+  kj::String credentialHost() const;
+  kj::Maybe<const RegistryCredential&> credentialFor(kj::StringPtr url) const;
+  // The credentials, if `url` is on the host they are for.
+  kj::Maybe<const RegistryCredential&> credentialForRealm(const RegistryEndpoint& endpoint,
+                                                          kj::StringPtr realm) const;
+  // The credentials, if a token realm that `endpoint` named may have them.
   Token authenticate(const RegistryEndpoint& endpoint, kj::StringPtr challenge,
                      const std::atomic<bool>& cancelled);
   static void checkStatus(const Response& response, kj::StringPtr subject, const Request& request);

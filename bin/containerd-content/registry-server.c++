@@ -26,7 +26,16 @@ kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
     out.resolve = e.getResolve();
     out.skipVerify = e.getSkipVerify() || config.getSkipVerify();
     out.caPem = kj::heapArray(e.getCaPem());
-    for (auto h : e.getHeaders()) out.headers.add(kj::str(h.getKey(), ": ", h.getValue()));
+    for (auto h : e.getHeaders()) {
+      // A line break would smuggle a header (or a request) of the sender's choosing.
+      for (kj::StringPtr part : {h.getKey(), h.getValue()}) {
+        if (part.findFirst('\r') != nullptr || part.findFirst('\n') != nullptr) {
+          throwError(ErrorKind::INVALID_ARGUMENT,
+                     kj::str("registry header \"", h.getKey(), "\": a line break in it"));
+        }
+      }
+      out.headers.add(kj::str(h.getKey(), ": ", h.getValue()));
+    }
     endpoints.add(kj::mv(out));
   }
   if (endpoints.size() == 0) {
