@@ -23,24 +23,29 @@ namespace ctrd {
 
 kj::Promise<void> Inflight::once(kj::String key, kj::Function<kj::Promise<void>()> work) {
   KJ_IF_MAYBE(running, this->running.find(key)) {
-    return running->addBranch();
+    return running->done.addBranch();
   }
+  uint64_t id = nextId++;
   auto forked = kj::evalNow(kj::mv(work))
-                    .then([this, k = kj::str(key)]() mutable { settle(kj::mv(k)); },
-                          [this, k = kj::str(key)](kj::Exception&& e) mutable {
-                            settle(kj::mv(k));
+                    .then([this, k = kj::str(key), id]() mutable { settle(kj::mv(k), id); },
+                          [this, k = kj::str(key), id](kj::Exception&& e) mutable {
+                            settle(kj::mv(k), id);
                             kj::throwFatalException(kj::mv(e));
                           })
                     .fork();
   auto branch = forked.addBranch();
-  running.insert(kj::mv(key), kj::mv(forked));
+  running.insert(kj::mv(key), Running{id, kj::mv(forked)});
   return branch;
 }
 
-void Inflight::settle(kj::String key) {
+void Inflight::settle(kj::String key, uint64_t id) {
   // Later, not from inside the fork's own completion: dropping the fork there would free it
-  // while it runs.
-  tasks.add(kj::evalLater([this, key = kj::mv(key)]() { running.erase(key); }));
+  // while it runs. Only this run's entry goes: the key may be running afresh by then.
+  tasks.add(kj::evalLater([this, key = kj::mv(key), id]() {
+    KJ_IF_MAYBE(r, running.find(key)) {
+      if (r->id == id) running.erase(key);
+    }
+  }));
 }
 
 oci::Platform platformFrom(schema::Platform::Reader p) {
@@ -207,6 +212,12 @@ private:
     return out;
   }
 
+  kj::String generations() {
+    return kj::str(backends.service(ServiceKind::CONTENT).generation(), ".",
+                   backends.service(ServiceKind::SNAPSHOT).generation(), ".",
+                   backends.service(ServiceKind::DIFF).generation());
+  }
+
   kj::String platformNames() {
     return kj::strArray(KJ_MAP(p, wanted) { return p.toString(); }, ", ");
   }
@@ -258,8 +269,12 @@ private:
         }
       }).attach(kj::mv(self));
     };
+    // A download runs over content's connection: after content restarts, a new pull starts
+    // one of its own rather than join one that is failing.
+    auto key = kj::str("fetch/", backends.service(ServiceKind::CONTENT).generation(), "/", ns, "/",
+                       d.digest);
     return downloads.acquire()
-        .then([this, at, work = kj::mv(work), key = kj::str(ns, "/", d.digest)]() mutable {
+        .then([this, at, work = kj::mv(work), key = kj::mv(key)]() mutable {
           items[at].status = schema::ProgressItem::Status::DOWNLOADING;
           return backends.inflight.once(kj::mv(key), kj::mv(work));
         })
@@ -421,7 +436,8 @@ private:
       step->diffId = kj::str(diffIds[i]);
       step->parent = chainId(diffIds.slice(0, i));
       step->id = chainId(diffIds.slice(0, i + 1));
-      auto key = kj::str("unpack/", ns, "/", snapshotter, "/", step->id);
+      // An unpack runs over the content, snapshot and diff connections of when it started.
+      auto key = kj::str("unpack/", generations(), "/", ns, "/", snapshotter, "/", step->id);
       auto fetched = fetches[i].addBranch();
       auto committedBelow = below.addBranch();
       auto done = backends.inflight.once(
@@ -491,14 +507,38 @@ private:
               })
               .then([this, &r, &s, parallel]() { return stack(r, s, parallel); })
               .catch_([this, &s](kj::Exception&& e) {
-                // Never leave a half-applied snapshot behind.
-                auto rm = snapshots.removeRequest();
-                rm.setKey(s.key);
-                return rm.send().ignoreResult().catch_([](kj::Exception&&) {}).then(
+                // Never leave a half-applied snapshot behind, even when the snapshot service
+                // is what failed: then it is removed once the service is back.
+                return removeLeftover(kj::str(s.key), 0).then(
                     [e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); });
               });
         })
         .attach(kj::mv(step));
+  }
+
+  kj::Promise<void> removeLeftover(kj::String key, uint32_t attempt) {
+    // Through a client made now (the job's own may reach a process that died), retried while
+    // the service restarts: about 6 s in all.
+    constexpr uint32_t ATTEMPTS = 12;
+    return kj::evalNow([&]() {
+             auto rm = namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT))
+                           .removeRequest();
+             rm.setKey(key);
+             return rm.send().ignoreResult();
+           })
+        .catch_([this, key = kj::str(key), attempt](kj::Exception&& e) mutable -> kj::Promise<void> {
+          if (errorKind(e) == ErrorKind::NOT_FOUND) return kj::READY_NOW;
+          bool transient = e.getType() == kj::Exception::Type::DISCONNECTED ||
+                           errorKind(e) == ErrorKind::UNAVAILABLE;
+          if (!transient || attempt + 1 >= ATTEMPTS) {
+            logWarn("pull ", name, ": could not remove snapshot \"", key, "\": ", errorMessage(e));
+            return kj::READY_NOW;
+          }
+          return backends.timer.afterDelay(500 * kj::MILLISECONDS)
+              .then([this, key = kj::mv(key), attempt]() mutable {
+                return removeLeftover(kj::mv(key), attempt + 1);
+              });
+        });
   }
 
   kj::Promise<void> applyInto(LayerStep& s, kj::StringPtr parent) {

@@ -30,8 +30,13 @@ private:
   struct IgnoreErrors final : public kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&&) override {}
   } errorHandler;
-  kj::HashMap<kj::String, kj::ForkedPromise<void>> running;
-  void settle(kj::String key);
+  struct Running {
+    uint64_t id;
+    kj::ForkedPromise<void> done;
+  };
+  kj::HashMap<kj::String, Running> running;
+  uint64_t nextId = 0;
+  void settle(kj::String key, uint64_t id);
   kj::TaskSet tasks;
 };
 

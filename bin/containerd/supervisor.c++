@@ -154,6 +154,7 @@ void ServiceProcess::spawn() {
 kj::Promise<void> ServiceProcess::handshake() {
   auto service = connection->bootstrap<schema::Service>();
   bootstrapCap = service;
+  generation_++;
   auto answered = service.infoRequest().send().then([this](auto response) {
     auto message = kj::heap<capnp::MallocMessageBuilder>();
     message->setRoot(response.getInfo());

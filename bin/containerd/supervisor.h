@@ -41,6 +41,11 @@ public:
 
   const Profile& profile() const { return *config.profile; }
 
+  uint64_t generation() const { return generation_; }
+  // Which connection to the service clients get now: it grows at every (re)connection. Work
+  // keyed with it is never joined by callers that came after a restart, whose capabilities
+  // reach the new process (the old work's reach the dead one and will fail).
+
 private:
   enum class State { STARTING, RUNNING, RESTARTING, UNAVAILABLE };
 
@@ -58,6 +63,7 @@ private:
   kj::Maybe<capnp::Capability::Client> bootstrapCap;
   kj::Own<capnp::MallocMessageBuilder> lastInfo;
   uint32_t restarts = 0;
+  uint64_t generation_ = 0;
   kj::String lastError;
   kj::Duration backoff;
   kj::TimePoint launchedAt;
