@@ -36,21 +36,6 @@ kj::TimePoint monotonicNow() {
   return kj::origin<kj::TimePoint>() + ts.tv_sec * kj::SECONDS + ts.tv_nsec * kj::NANOSECONDS;
 }
 
-bool isLocalhost(kj::StringPtr domain) {
-  auto host = kj::str(domain);
-  if (host.startsWith("[")) {
-    KJ_IF_MAYBE(close, host.findFirst(']')) {
-      host = kj::str(host.slice(1, *close));
-    }
-  } else KJ_IF_MAYBE(colon, host.findFirst(':')) {
-    host = kj::str(host.slice(0, *colon));
-  }
-  if (host == "localhost" || host == "::1") return true;
-  // 127.0.0.0/8, as an address: "127.evil.example" is a name like any other.
-  struct in_addr address;
-  return inet_pton(AF_INET, host.cStr(), &address) == 1 &&
-         (ntohl(address.s_addr) >> 24) == 127;
-}
 
 kj::String hostOf(kj::StringPtr url) {
   // "https://host:port/v2" -> "host:port"
@@ -165,6 +150,22 @@ public:
 };
 
 }  // namespace
+
+bool isLocalhost(kj::StringPtr domain) {
+  auto host = kj::str(domain);
+  if (host.startsWith("[")) {
+    KJ_IF_MAYBE(close, host.findFirst(']')) {
+      host = kj::str(host.slice(1, *close));
+    }
+  } else KJ_IF_MAYBE(colon, host.findFirst(':')) {
+    host = kj::str(host.slice(0, *colon));
+  }
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8, as an address: "127.evil.example" is a name like any other.
+  struct in_addr address;
+  return inet_pton(AF_INET, host.cStr(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
+}
 
 kj::StringPtr manifestAcceptHeader() {
   static const kj::String accept = kj::str(

@@ -104,4 +104,8 @@ private:
 
 kj::StringPtr manifestAcceptHeader();
 
+bool isLocalhost(kj::StringPtr domain);
+// "localhost", "::1" or an address in 127.0.0.0/8, with or without a port: reached over plain
+// HTTP by default. A name that merely starts with "127." is not.
+
 }  // namespace ctrd

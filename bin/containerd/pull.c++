@@ -69,6 +69,9 @@ constexpr kj::StringPtr LABEL_GC_SNAPSHOT = "containerd.io/gc.ref.snapshot."_kj;
 constexpr kj::StringPtr LABEL_SOURCE = "containerd.io/distribution.source."_kj;
 constexpr unsigned DEFAULT_DOWNLOADS = 3;
 constexpr size_t MAX_INDEX_DEPTH = 4;
+// Indexes and manifests one pull may walk: nested indexes that repeat their children would
+// otherwise fan out to (children per index)^depth with --all-platforms.
+constexpr size_t MAX_DOCUMENTS = 1024;
 constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
 
 struct Desc {
@@ -201,6 +204,7 @@ private:
   kj::Vector<kj::Own<UnpackResult>> unpacked;
   kj::HashMap<kj::String, Labels> labels;  // by digest, applied once everything is fetched
   int64_t startedAt = 0;
+  size_t documents = 0;  // indexes and manifests walked so far
   bool fetched = false;  // everything is in: labels apply at once from here on
   bool finished = false;
 
@@ -301,6 +305,10 @@ private:
     if (depth > MAX_INDEX_DEPTH) {
       throwError(ErrorKind::INVALID_ARGUMENT,
                  kj::str(d.digest, ": indexes nested more than ", MAX_INDEX_DEPTH, " deep"));
+    }
+    if (++documents > MAX_DOCUMENTS) {
+      throwError(ErrorKind::INVALID_ARGUMENT,
+                 kj::str(name, ": more than ", MAX_DOCUMENTS, " manifests and indexes"));
     }
     bool index = oci::kindOf(d.mediaType) == oci::DocumentKind::INDEX;
     auto fetched = fetch(d, index ? "index"_kj : "manifest"_kj);

@@ -104,5 +104,17 @@ TEST_F(IsolationTest, PullOfTheRightBytesGainsTheBlobForThatTenantToo) {
   EXPECT_EQ(daemon.ctr({"-n", "evil", "content", "get", digest}).out, SECRET) << r.err;
 }
 
+TEST_F(IsolationTest, NestedIndexesCannotFanOutWithoutBound) {
+  // Five levels of indexes, each listing the one below 100 times: with --all-platforms that is
+  // 10^10 walks. The pull stops at a bound instead, and the daemon keeps answering.
+  int port;
+  auto registry = lyingRegistry("fanout", port);
+  auto r = daemon.ctr({"-n", "evil", "images", "pull", "--plain-http", "--all-platforms",
+                       "127.0.0.1:" + std::to_string(port) + "/x:latest"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("more than 1024 manifests and indexes"), std::string::npos) << r.err;
+  EXPECT_EQ(daemon.ctr({"version"}).status, 0);
+}
+
 }  // namespace
 }  // namespace ctrd::test

@@ -5,7 +5,9 @@ Usage: lying-registry.py PORT MODE DIGEST SIZE
             for "exists" and is tiny);
   layers:   the reference resolves to a valid manifest whose config and layer are DIGEST/SIZE,
             and every blob request answers SIZE bytes of garbage;
-  layers-true: the same, but the blobs served are the test's secret itself."""
+  layers-true: the same, but the blobs served are the test's secret itself;
+  fanout:   "latest" is an index of 100 copies of an index of 100 copies of ... (5 levels, each a
+            real index with verifiable digests): with --all-platforms, 100^5 walks."""
 import json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,6 +23,23 @@ manifest = json.dumps({
 }).encode()
 
 
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+import hashlib
+documents = {}
+child = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "config": {
+    "mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest, "size": size},
+    "layers": []}).encode()
+child_type = MANIFEST_TYPE
+for level in range(5):
+    child_digest = "sha256:" + hashlib.sha256(child).hexdigest()
+    documents[child_digest] = (child, child_type)
+    child = json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [
+        {"mediaType": child_type, "digest": child_digest, "size": len(child),
+         "platform": {"os": "linux", "architecture": "amd64"}}] * 100}).encode()
+    child_type = INDEX_TYPE
+documents["latest"] = (child, INDEX_TYPE)
+
+
 class Handler(BaseHTTPRequestHandler):
     def answer(self, body, media_type):
         self.send_response(200)
@@ -33,6 +52,9 @@ class Handler(BaseHTTPRequestHandler):
     def handle_one(self):
         if mode == "manifest":
             return self.answer(b"{}", MANIFEST_TYPE)
+        if mode == "fanout" and "/manifests/" in self.path:
+            body, media_type = documents.get(self.path.rsplit("/", 1)[1], documents["latest"])
+            return self.answer(body, media_type)
         if "/manifests/" in self.path:
             return self.answer(manifest, MANIFEST_TYPE)
         if "/blobs/" in self.path:
