@@ -26,12 +26,19 @@ for i in 0 1 2 3; do
 done
 "$top/scripts/push-image.py" image "$registry/faults:1" "${args[@]}" >/dev/null
 ref=127.0.0.1:$proxy_port/faults:1
+# A copy of the executables: a rebuild during the run must not change them under it.
+cp -r "$bin" "$scratch/bin"
+bin=$scratch/bin
 start_ours
 
 service_pid() {
-  ours info | python3 -c 'import json,sys
-for p in json.load(sys.stdin).get("processes", []):
-    if p["id"] == sys.argv[1] and p["status"] == "ok": print(p["pid"])' "$1"
+  # Empty while the daemon cannot say (a service restarting).
+  ours info 2>/dev/null | python3 -c 'import json,sys
+try:
+    for p in json.load(sys.stdin).get("processes", []):
+        if p["id"] == sys.argv[1] and p["status"] == "ok": print(p["pid"])
+except ValueError:
+    pass' "$1" || true
 }
 
 services=(containerd-content containerd-snapshot containerd-diff)
@@ -44,7 +51,7 @@ for t in $(seq "$TRIALS"); do
   puller=$!
   sleep "$delay"
   pid=$(service_pid "$service")
-  kill -9 "$pid" 2>/dev/null || true
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
   wait "$puller" 2>/dev/null || true
   for _ in $(seq 100); do
     now=$(service_pid "$service")

@@ -29,7 +29,8 @@ public:
 
   kj::Promise<void> content(ContentContext context) override {
     context.getResults().setStore(kj::heap<NamespaceContent>(
-        kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT)));
+        kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT),
+        backends.deletions));
     return kj::READY_NOW;
   }
   kj::Promise<void> snapshots(SnapshotsContext context) override {
@@ -47,7 +48,8 @@ public:
   kj::Promise<void> diff(DiffContext context) override {
     context.getResults().setDiff(kj::heap<NamespaceDiff>(
         kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT),
-        backends.service(ServiceKind::SNAPSHOT), backends.service(ServiceKind::DIFF)));
+        backends.service(ServiceKind::SNAPSHOT), backends.service(ServiceKind::DIFF),
+        backends.deletions));
     return kj::READY_NOW;
   }
   kj::Promise<void> name(NameContext context) override {

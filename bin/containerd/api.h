@@ -4,6 +4,7 @@
 #include <kj/vector.h>
 #include <schema/containerd.capnp.h>
 
+#include "blob-deletions.h"
 #include "metadata.h"
 #include "pull.h"
 #include "supervisor.h"
@@ -16,6 +17,7 @@ struct Backends {
   MetadataStore& metadata;
   kj::Timer& timer;
   Inflight& inflight;
+  BlobDeletions& deletions;
 
   ServiceProcess& service(ServiceKind kind);
 };

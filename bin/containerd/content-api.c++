@@ -37,8 +37,12 @@ class NamespacedWriter final : public schema::Writer::Server {
   // Forwards to containerd-content's writer; on commit, records the blob for this namespace.
 public:
   NamespacedWriter(schema::Writer::Client inner, kj::String ns, kj::String prefix,
-                   MetadataStore& metadata)
-      : inner(kj::mv(inner)), ns(kj::mv(ns)), prefix(kj::mv(prefix)), metadata(metadata) {}
+                   MetadataStore& metadata, BlobDeletions& deletions)
+      : inner(kj::mv(inner)),
+        ns(kj::mv(ns)),
+        prefix(kj::mv(prefix)),
+        metadata(metadata),
+        deletions(deletions) {}
 
   kj::Promise<void> write(WriteContext context) override {
     auto req = inner.writeRequest();
@@ -69,16 +73,22 @@ public:
     auto req = inner.commitRequest();
     req.setSize(params.getSize());
     req.setDigest(params.getDigest());
-    return req.send().then([this, context, labels = kj::mv(labels)](auto response) mutable {
-      auto digest = response.getDigest();
-      if (metadata.tryGetContent(ns, digest) != nullptr) {
-        throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", digest));
-      }
-      int64_t now = nowNanos();
-      metadata.putContent(ns, {kj::str(digest), response.getSize(), kj::mv(labels), now, now});
-      auto results = context.getResults();
-      results.setDigest(digest);
-      results.setSize(response.getSize());
+    uint64_t since = deletions.issued();
+    return req.send().then([this, context, labels = kj::mv(labels), since](auto response) mutable {
+      auto digest = kj::str(response.getDigest());
+      int64_t size = response.getSize();
+      return deletions.record(
+          kj::str(digest), since,
+          [this, context, labels = kj::mv(labels), digest = kj::mv(digest), size]() mutable {
+            if (metadata.tryGetContent(ns, digest) != nullptr) {
+              throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", digest));
+            }
+            int64_t now = nowNanos();
+            metadata.putContent(ns, {kj::str(digest), size, kj::mv(labels), now, now});
+            auto results = context.getResults();
+            results.setDigest(digest);
+            results.setSize(size);
+          });
     });
   }
 
@@ -91,6 +101,7 @@ private:
   kj::String ns;
   kj::String prefix;
   MetadataStore& metadata;
+  BlobDeletions& deletions;
 };
 
 }  // namespace
@@ -144,11 +155,7 @@ kj::Promise<void> NamespaceContent::delete_(DeleteContext context) {
   metadata.removeContent(ns, digest);
   if (metadata.contentHolders(digest) > 0) return kj::READY_NOW;
   // The last namespace let go: the bytes go too.
-  auto req = content.client<schema::ContentStore>().deleteRequest();
-  req.setDigest(digest);
-  return req.send().ignoreResult().catch_([](kj::Exception&& e) {
-    if (errorKind(e) != ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(e));
-  });
+  return deletions.remove(digest);
 }
 
 kj::Promise<void> NamespaceContent::read(ReadContext context) {
@@ -232,7 +239,8 @@ kj::Promise<void> NamespaceContent::writer(WriterContext context) {
   req.setExpectedSize(params.getExpectedSize());
   return req.send().then([this, context](auto response) mutable {
     context.getResults().setWriter(
-        kj::heap<NamespacedWriter>(response.getWriter(), kj::str(ns), kj::str(ns, "/"), metadata));
+        kj::heap<NamespacedWriter>(response.getWriter(), kj::str(ns), kj::str(ns, "/"), metadata,
+                                   deletions));
   });
 }
 

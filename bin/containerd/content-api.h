@@ -5,6 +5,7 @@
 
 #include <schema/content.capnp.h>
 
+#include "blob-deletions.h"
 #include "metadata.h"
 #include "supervisor.h"
 
@@ -12,8 +13,9 @@ namespace ctrd {
 
 class NamespaceContent final : public schema::Content::Server {
 public:
-  NamespaceContent(kj::String ns, MetadataStore& metadata, ServiceProcess& content)
-      : ns(kj::mv(ns)), metadata(metadata), content(content) {}
+  NamespaceContent(kj::String ns, MetadataStore& metadata, ServiceProcess& content,
+                   BlobDeletions& deletions)
+      : ns(kj::mv(ns)), metadata(metadata), content(content), deletions(deletions) {}
 
   kj::Promise<void> info(InfoContext context) override;
   kj::Promise<void> list(ListContext context) override;
@@ -29,6 +31,7 @@ private:
   kj::String ns;
   MetadataStore& metadata;
   ServiceProcess& content;
+  BlobDeletions& deletions;
 
   ContentRecord require(kj::StringPtr digest);
   kj::String storeRef(kj::StringPtr ref);

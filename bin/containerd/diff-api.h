@@ -5,6 +5,7 @@
 
 #include <schema/diff.capnp.h>
 
+#include "blob-deletions.h"
 #include "metadata.h"
 #include "supervisor.h"
 
@@ -13,12 +14,13 @@ namespace ctrd {
 class NamespaceDiff final : public schema::Diff::Server {
 public:
   NamespaceDiff(kj::String ns, MetadataStore& metadata, ServiceProcess& content,
-                ServiceProcess& snapshots, ServiceProcess& differ)
+                ServiceProcess& snapshots, ServiceProcess& differ, BlobDeletions& deletions)
       : ns(kj::mv(ns)),
         metadata(metadata),
         content(content),
         snapshots(snapshots),
-        differ(differ) {}
+        differ(differ),
+        deletions(deletions) {}
 
   kj::Promise<void> apply(ApplyContext context) override;
   kj::Promise<void> diff(DiffContext context) override;
@@ -30,6 +32,7 @@ private:
   ServiceProcess& content;
   ServiceProcess& snapshots;
   ServiceProcess& differ;
+  BlobDeletions& deletions;
 };
 
 }  // namespace ctrd

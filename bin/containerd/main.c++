@@ -123,7 +123,13 @@ int run(const Flags& flags) {
   };
 
   Inflight inflight;
-  Backends backends{services, metadata, io.provider->getTimer(), inflight};
+  kj::Maybe<ServiceProcess&> contentService;
+  for (auto& s : services) {
+    if (s->profile().kind == ServiceKind::CONTENT) contentService = *s;
+  }
+  auto& content = KJ_ASSERT_NONNULL(contentService);
+  BlobDeletions deletions([&content]() { return content.client<schema::ContentStore>(); });
+  Backends backends{services, metadata, io.provider->getTimer(), inflight, deletions};
   auto starts = KJ_MAP(s, services) {
     return s->start();
   };

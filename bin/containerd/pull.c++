@@ -116,7 +116,7 @@ public:
     diff = kj::heap<NamespaceDiff>(kj::str(this->ns), backends.metadata,
                                    backends.service(ServiceKind::CONTENT),
                                    backends.service(ServiceKind::SNAPSHOT),
-                                   backends.service(ServiceKind::DIFF));
+                                   backends.service(ServiceKind::DIFF), backends.deletions);
   }
 
   kj::Promise<void> run(PullCallContext context) {
@@ -264,14 +264,21 @@ private:
       // The job stays alive while the download runs: another pull may be waiting for it even
       // after this one's client went away.
       auto self = kj::addRef(*this);
-      return req.send().then([this, started, digest = kj::str(d.digest)](auto response) {
-        logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
-                 (nowNanos() - started) / 1000000, " ms");
-        if (backends.metadata.tryGetContent(ns, digest) == nullptr) {
-          int64_t now = nowNanos();
-          backends.metadata.putContent(ns, {kj::str(digest), response.getSize(), {}, now, now});
-        }
-      }).attach(kj::mv(self));
+      uint64_t since = backends.deletions.issued();
+      return req.send()
+          .then([this, started, since, digest = kj::str(d.digest)](auto response) mutable {
+            logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
+                     (nowNanos() - started) / 1000000, " ms");
+            int64_t size = response.getSize();
+            return backends.deletions.record(
+                kj::str(digest), since, [this, digest = kj::mv(digest), size]() {
+                  if (backends.metadata.tryGetContent(ns, digest) == nullptr) {
+                    int64_t now = nowNanos();
+                    backends.metadata.putContent(ns, {kj::str(digest), size, {}, now, now});
+                  }
+                });
+          })
+          .attach(kj::mv(self));
     };
     // A download runs over content's connection: after content restarts, a new pull starts
     // one of its own rather than join one that is failing.
