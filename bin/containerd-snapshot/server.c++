@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <common/tree.h>
 #include <common/worker.h>
 #include <unistd.h>
 
@@ -46,17 +47,13 @@ public:
 
   kj::Promise<void> prepare(PrepareContext context) override {
     auto p = context.getParams();
-    auto mounts =
-        s.prepare(p.getKey(), p.getParent(), readLabels(p.getLabels()), schema::Kind::ACTIVE);
-    fillMounts(context.getResults().initMounts(mounts.size()), mounts);
-    return kj::READY_NOW;
+    return prepareAs(p.getKey(), p.getParent(), p.getLabels(), schema::Kind::ACTIVE,
+                     context.getResults());
   }
   kj::Promise<void> view(ViewContext context) override {
     auto p = context.getParams();
-    auto mounts =
-        s.prepare(p.getKey(), p.getParent(), readLabels(p.getLabels()), schema::Kind::VIEW);
-    fillMounts(context.getResults().initMounts(mounts.size()), mounts);
-    return kj::READY_NOW;
+    return prepareAs(p.getKey(), p.getParent(), p.getLabels(), schema::Kind::VIEW,
+                     context.getResults());
   }
   kj::Promise<void> mounts(MountsContext context) override {
     auto mounts = s.mounts(context.getParams().getKey());
@@ -141,6 +138,27 @@ public:
 
 private:
   Snapshotter& s;
+
+  template <typename Results>
+  kj::Promise<void> prepareAs(kj::StringPtr key, kj::StringPtr parent,
+                              capnp::List<schema::Label>::Reader labelList, schema::Kind kind,
+                              Results results) {
+    // native copies the parent's whole tree: that runs on a worker, the record after it.
+    KJ_IF_MAYBE(source, s.copySource(parent)) {
+      return onWorker<kj::String>([this, source = kj::mv(*source)](std::atomic<bool>&) {
+               return s.stageCopy(source);
+             })
+          .then([this, key = kj::str(key), parent = kj::str(parent), labels = readLabels(labelList),
+                 kind, results](kj::String staged) mutable {
+            KJ_ON_SCOPE_FAILURE(removeTree(s.directory(), staged));
+            auto mounts = s.prepare(key, parent, kj::mv(labels), kind, staged.asPtr());
+            fillMounts(results.initMounts(mounts.size()), mounts);
+          });
+    }
+    auto mounts = s.prepare(key, parent, readLabels(labelList), kind);
+    fillMounts(results.initMounts(mounts.size()), mounts);
+    return kj::READY_NOW;
+  }
 };
 
 kj::Own<Snapshotter> openSnapshotter(SnapshotDriver driver, int root, kj::StringPtr rootPath,

@@ -135,8 +135,26 @@ kj::Vector<MountSpec> Snapshotter::mountsFor(const SnapshotRecord& record) {
   return out;
 }
 
+kj::Maybe<kj::AutoCloseFd> Snapshotter::copySource(kj::StringPtr parent) {
+  if (driver != SnapshotDriver::NATIVE || parent.size() == 0) return nullptr;
+  KJ_IF_MAYBE(p, tryGet(parent)) {
+    if (p->kind == schema::Kind::COMMITTED) return openDirectory(dir, kj::str(p->id, "/fs"));
+  }
+  return nullptr;  // prepare() says what is wrong with it
+}
+
+kj::String Snapshotter::stageCopy(int parentFs) {
+  auto name = kj::str("new-copy-", stagedCount++, "-", getpid());
+  KJ_SYSCALL(mkdirat(dir, name.cStr(), 0700), name);
+  KJ_ON_SCOPE_FAILURE(removeTree(dir, name));
+  auto staged = openDirectory(dir, name);
+  KJ_SYSCALL(mkdirat(staged, "fs", 0755));
+  copyTree(parentFs, openDirectory(staged, "fs"));
+  return name;
+}
+
 kj::Vector<MountSpec> Snapshotter::prepare(kj::StringPtr key, kj::StringPtr parent, Labels labels,
-                                           schema::Kind kind) {
+                                           schema::Kind kind, kj::Maybe<kj::StringPtr> staged) {
   validateKey(key);
   validateLabels(labels);
   Transaction txn(db);
@@ -169,16 +187,23 @@ kj::Vector<MountSpec> Snapshotter::prepare(kj::StringPtr key, kj::StringPtr pare
   int64_t id = db.lastInsertId();
 
   // Build the directory under a temporary name, then rename it into place.
-  auto temp = kj::str("new-", id, "-", getpid());
-  KJ_SYSCALL(mkdirat(dir, temp.cStr(), 0700), temp);
+  kj::String temp;
+  KJ_IF_MAYBE(s, staged) {
+    temp = kj::str(*s);  // the parent's copy, made on a worker
+  } else {
+    temp = kj::str("new-", id, "-", getpid());
+    KJ_SYSCALL(mkdirat(dir, temp.cStr(), 0700), temp);
+  }
   KJ_ON_SCOPE_FAILURE(removeTree(dir, temp));
   auto snapshotDir = openDirectory(dir, temp);
-  KJ_SYSCALL(mkdirat(snapshotDir, "fs", 0755));
+  if (staged == nullptr) {
+    KJ_SYSCALL(mkdirat(snapshotDir, "fs", 0755));
+  }
   auto fs = openDirectory(snapshotDir, "fs");
   KJ_IF_MAYBE(p, parentRecord) {
     auto parentFs = openDirectory(dir, kj::str(p->id, "/fs"));
     if (driver == SnapshotDriver::NATIVE) {
-      copyTree(parentFs, fs);
+      if (staged == nullptr) copyTree(parentFs, fs);
     } else {
       // The upper directory's owner and mode win in overlay: start from the parent's.
       struct stat st;

@@ -8,6 +8,8 @@
 // (run at every start) deletes.
 #pragma once
 
+#include <atomic>
+
 #include <common/labels.h>
 #include <common/snapshot-info.h>
 #include <common/sqlite.h>
@@ -46,7 +48,17 @@ public:
   // `dir` is the snapshotter's directory, `path` its absolute path (mounts name host paths).
 
   kj::Vector<MountSpec> prepare(kj::StringPtr key, kj::StringPtr parent, Labels labels,
-                                schema::Kind kind);
+                                schema::Kind kind, kj::Maybe<kj::StringPtr> staged = nullptr);
+  // `staged`: a directory from stageCopy() holding the parent's copy (native), taken over.
+
+  int directory() const { return dir; }
+
+  kj::Maybe<kj::AutoCloseFd> copySource(kj::StringPtr parent);
+  // native only: the committed `parent`'s tree, which a new snapshot starts as a copy of.
+  kj::String stageCopy(int parentFs);
+  // Copies `parentFs` into a new directory (an orphan until prepare() takes it over, removed at
+  // the next start otherwise) and returns its name. Touches no metadata: it runs on a worker
+  // thread, so that a large copy does not stall the service.
   kj::Vector<MountSpec> mounts(kj::StringPtr key);
   kj::AutoCloseFd activeDirectory(kj::StringPtr key);
   // The fs directory of the active snapshot `key` (failed precondition for any other kind), for
@@ -72,6 +84,7 @@ public:
   kj::StringPtr name() const;
 
 private:
+  std::atomic<uint64_t> stagedCount{0};
   SnapshotDriver driver;
   kj::AutoCloseFd dir;
   kj::String path;

@@ -298,6 +298,37 @@ int strayDirectories(const std::string& snapshotterDir, size_t records) {
   return stray + int(numbered > records ? numbered - records : records - numbered);
 }
 
+TEST_F(SnapshotsTest, ANativeCopyDoesNotStallOtherCalls) {
+  // A native prepare copies its parent's whole tree; meanwhile the service answers others.
+  auto s = snapshots("native");
+  prepareAndMount(s, "big", "");
+  for (int i = 0; i < 40; i++) {
+    auto sub = target + "/d" + std::to_string(i);
+    mkdir(sub.c_str(), 0755);
+    for (int j = 0; j < 300; j++) writeFile(sub + "/f" + std::to_string(j), "data");
+  }
+  unmountTarget();
+  commit(s, "base", "big");
+  int answeredDuringCopy = 0;
+  for (int attempt = 0; attempt < 3 && answeredDuringCopy == 0; attempt++) {
+    auto key = "copy" + std::to_string(attempt);
+    Child copy({binPath("ctr"), "--address", daemon.socket(), "snapshots", "--snapshotter",
+                "native", "prepare", key, "base"},
+               daemon.root() + "/../copy.log");
+    // Once the copy is under way (its staging directory exists), ask for something else.
+    ASSERT_TRUE(waitFor([&]() {
+      return run({"/bin/sh", "-c", "ls " + daemon.root() + "/snapshots/native | grep -q new-copy"})
+                 .status == 0 ||
+             !copy.running();
+    }));
+    auto info = daemon.ctr({"snapshots", "--snapshotter", "native", "info", "base"});
+    EXPECT_EQ(info.status, 0) << info.err;
+    if (copy.running()) answeredDuringCopy++;
+    waitFor([&]() { return !copy.running(); }, 60000);
+  }
+  EXPECT_GT(answeredDuringCopy, 0) << "every answer waited for the copy";
+}
+
 TEST_F(SnapshotsTest, KilledDuringPrepareAndCommitLeavesNoOrphans) {
   // A parent big enough that a native prepare (a full copy) and a commit (a usage walk) take a
   // while, so that the kills land inside them.
