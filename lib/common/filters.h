@@ -24,7 +24,7 @@ public:
   bool matches(FieldLookup& lookup) const;
   // True for every object when there are no filters.
 
-  struct Selector;  // defined in filters.c++
+  struct Selector;  // defined in filters.cc
 
   Filter(kj::Array<kj::Array<Selector>> alternatives);
   Filter(Filter&&);
