@@ -1,5 +1,23 @@
 #include "harness.h"
 
+#include <common/digest.h>
+
+#include <limits.h>
+
+#include <functional>
+
+#include <algorithm>
+
+#include <map>
+
+#include <set>
+
+#include <sys/sysmacros.h>
+
+#include <sys/xattr.h>
+
+#include <dirent.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -241,6 +259,109 @@ std::string procStatusField(pid_t pid, const std::string& field) {
     }
   }
   return "";
+}
+
+}  // namespace ctrd::test
+
+namespace ctrd::test {
+
+namespace {
+
+std::string hexOf(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::string xattrsOf(const std::string& path) {
+  char names[65536];
+  ssize_t n = llistxattr(path.c_str(), names, sizeof(names));
+  if (n <= 0) return "";
+  std::vector<std::string> sorted;
+  for (ssize_t at = 0; at < n; at += strlen(names + at) + 1) sorted.push_back(names + at);
+  std::sort(sorted.begin(), sorted.end());
+  std::string out;
+  for (auto& name : sorted) {
+    if (name.rfind("trusted.overlay.", 0) == 0) continue;
+    char value[65536];
+    ssize_t v = lgetxattr(path.c_str(), name.c_str(), value, sizeof(value));
+    out += (out.empty() ? "" : " ") + name + "=" + (v < 0 ? "?" : hexOf(std::string(value, v)));
+  }
+  return out;
+}
+
+std::string contentDigest(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return "unreadable";
+  Sha256 h;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    h.update(kj::arrayPtr(reinterpret_cast<const kj::byte*>(buf), n));
+  }
+  close(fd);
+  return h.digest().cStr();
+}
+
+}  // namespace
+
+std::string listTree(const std::string& root, const std::string& skip) {
+  std::string out;
+  std::map<std::pair<dev_t, ino_t>, std::string> firstName;
+  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
+    DIR* d = opendir((root + rel).c_str());
+    if (d == nullptr) return;
+    std::set<std::string> names;
+    while (auto* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.insert(n);
+    }
+    closedir(d);
+    for (auto& n : names) {
+      auto relPath = rel + "/" + n;
+      auto path = root + relPath;
+      if (path == skip) continue;
+      struct stat st;
+      if (lstat(path.c_str(), &st) < 0) continue;
+      char type = S_ISREG(st.st_mode)    ? 'f'
+                  : S_ISDIR(st.st_mode)  ? 'd'
+                  : S_ISLNK(st.st_mode)  ? 'l'
+                  : S_ISCHR(st.st_mode)  ? 'c'
+                  : S_ISBLK(st.st_mode)  ? 'b'
+                  : S_ISFIFO(st.st_mode) ? 'p'
+                                         : 's';
+      char mode[8];
+      snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
+      // Whole seconds: what a tar header keeps.
+      std::string mtime = std::to_string(st.st_mtim.tv_sec);
+      std::string detail = "-";
+      if (type == 'f') {
+        detail = std::to_string(st.st_size) + " " + contentDigest(path) + " " + mtime;
+        auto key = std::make_pair(st.st_dev, st.st_ino);
+        auto found = firstName.find(key);
+        if (found != firstName.end()) {
+          detail += " hl=" + found->second;
+        } else if (st.st_nlink > 1) {
+          firstName[key] = relPath.substr(1);
+        }
+      } else if (type == 'l') {
+        char target[PATH_MAX];
+        ssize_t len = readlink(path.c_str(), target, sizeof(target));
+        detail = "-> " + std::string(target, len < 0 ? 0 : len) + " " + mtime;
+      } else if (type == 'c' || type == 'b') {
+        detail = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
+      }
+      out += relPath.substr(1) + "\t" + type + "\t" + mode + "\t" + std::to_string(st.st_uid) + ":" +
+             std::to_string(st.st_gid) + "\t" + detail + "\t" + xattrsOf(path) + "\n";
+      if (type == 'd') walk(relPath);
+    }
+  };
+  walk("");
+  return out;
 }
 
 }  // namespace ctrd::test

@@ -23,46 +23,6 @@
 namespace ctrd::test {
 namespace {
 
-std::string fileHash(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "unreadable";
-  Sha256 h;
-  char buf[1 << 16];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) {
-    h.update(kj::arrayPtr(reinterpret_cast<const kj::byte*>(buf), n));
-  }
-  close(fd);
-  return h.digest().cStr();
-}
-
-std::string treeListing(const std::string& root) {
-  // Every entry beneath root: path, type and mode, owner, size, and its bytes' digest.
-  std::string out;
-  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
-    DIR* d = opendir((root + rel).c_str());
-    if (d == nullptr) return;
-    std::set<std::string> names;
-    while (auto* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.insert(n);
-    }
-    closedir(d);
-    for (auto& n : names) {
-      auto p = rel + "/" + n;
-      struct stat st;
-      lstat((root + p).c_str(), &st);
-      out += p + " " + std::to_string(st.st_mode) + " " + std::to_string(st.st_uid) + ":" +
-             std::to_string(st.st_gid) + " " + std::to_string(st.st_size);
-      if (S_ISREG(st.st_mode)) out += " " + fileHash(root + p);
-      out += "\n";
-      if (S_ISDIR(st.st_mode)) walk(p);
-    }
-  };
-  walk("");
-  return out;
-}
-
 std::string randomBytes(size_t n) {
   std::ifstream in("/dev/urandom", std::ios::binary);
   std::string out(n, '\0');
@@ -110,7 +70,7 @@ protected:
     auto r = ctr(ns, {"images", "mount", ref, target});
     EXPECT_EQ(r.status, 0) << r.err;
     if (r.status != 0) return "";
-    auto listing = treeListing(target);
+    auto listing = listTree(target);
     EXPECT_EQ(ctr(ns, {"images", "unmount", "--rm", target}).status, 0);
     return listing;
   }
