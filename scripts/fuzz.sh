@@ -20,8 +20,12 @@ for t in "${targets[@]}"; do
   cp -r "tests/fuzz/corpus/$t/." "$work/"
   # A fresh corpus directory each run: what it finds is printed, the seeds stay as committed.
   if ! ASAN_OPTIONS=detect_leaks=0 "build-fuzz/fuzz/$t" -max_total_time="$seconds" -timeout=20 \
+      -artifact_prefix="$work/" \
       -rss_limit_mb=4096 -print_final_stats=1 "$work" >"$work.log" 2>&1; then
     tail -40 "$work.log"
+    ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null | while read -r f; do
+      echo "input: $(base64 -w0 "$f")"
+    done
     echo "fuzz: $t FAILED"
     exit 1
   fi

@@ -432,7 +432,7 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
           offset += n;
         }
       }
-      if (rc != ARCHIVE_EOF) refuse(rawName, kj::str("reading data: ", archive_error_string(a)));
+      if (rc != ARCHIVE_EOF) refuse(rawName, kj::str("reading data: ", archiveError(a)));
       if (ftruncate(fd, archive_entry_size(e)) < 0) failed(rawName, "truncate", errno);
       applyMetadata(rawName, file, e, false, path);
       return;
@@ -470,7 +470,7 @@ LayerStream::Finished LayerApplier::apply(LayerStream& stream) {
     kj::Array<kj::byte> buf;
   } source{&stream, kj::heapArray<kj::byte>(1 << 20)};
   if (archive_read_open(a, &source, nullptr, readCallback, nullptr) != ARCHIVE_OK) {
-    throwError(ErrorKind::INVALID_ARGUMENT, kj::str("layer: ", archive_error_string(a)));
+    throwError(ErrorKind::INVALID_ARGUMENT, kj::str("layer: ", archiveError(a)));
   }
   struct archive_entry* e;
   int rc;
@@ -479,7 +479,7 @@ LayerStream::Finished LayerApplier::apply(LayerStream& stream) {
   }
   if (rc != ARCHIVE_EOF) {
     throwError(ErrorKind::INVALID_ARGUMENT, kj::str("layer: corrupt tar after ", entryCount,
-                                                    " entries: ", archive_error_string(a)));
+                                                    " entries: ", archiveError(a)));
   }
   // Deepest first, so that setting a child's times does not disturb its parent's.
   std::sort(dirTimes.begin(), dirTimes.end(), [](const DirTimes& a, const DirTimes& b) {

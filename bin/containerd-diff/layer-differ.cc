@@ -48,7 +48,7 @@ public:
     archive_write_set_format_pax_restricted(a);
     archive_write_set_bytes_in_last_block(a, 1);
     if (archive_write_open(a, this, nullptr, writeCallback, nullptr) != ARCHIVE_OK) {
-      KJ_FAIL_ASSERT("archive_write_open", archive_error_string(a));
+      KJ_FAIL_ASSERT("archive_write_open", archiveError(a));
     }
   }
   ~TarOutput() noexcept(false) {
@@ -62,7 +62,7 @@ public:
   size_t entries = 0;
 
   ComputedLayer finish() {
-    KJ_ASSERT(archive_write_close(a) == ARCHIVE_OK, archive_error_string(a));
+    KJ_ASSERT(archive_write_close(a) == ARCHIVE_OK, archiveError(a));
     if (compression == Compression::GZIP) deflateChunk(nullptr, 0, Z_FINISH);
     KJ_SYSCALL(lseek(file, 0, SEEK_SET));
     return {kj::mv(file), hash.digest(), total, entries};
@@ -71,7 +71,7 @@ public:
   void header(struct archive_entry* e) {
     if (archive_write_header(a, e) != ARCHIVE_OK) {
       throwError(ErrorKind::UNKNOWN, kj::str("writing layer entry \"", archive_entry_pathname(e),
-                                             "\": ", archive_error_string(a)));
+                                             "\": ", archiveError(a)));
     }
     entries++;
   }
@@ -87,7 +87,7 @@ public:
       if (n == 0) return;
       if (archive_write_data(a, buf.begin(), n) != n) {
         throwError(ErrorKind::UNKNOWN,
-                   kj::str("writing \"", path, "\": ", archive_error_string(a)));
+                   kj::str("writing \"", path, "\": ", archiveError(a)));
       }
     }
   }

@@ -1,5 +1,7 @@
 #include "layer-stream.h"
 
+#include <archive.h>
+
 #include <common/errors.h>
 #include <errno.h>
 #include <kj/debug.h>
@@ -147,6 +149,11 @@ LayerStream::Finished LayerStream::finish() {
   while (read(buf) > 0) {
   }
   return {hash.digest(), total};
+}
+
+kj::StringPtr archiveError(struct archive* a) {
+  const char* message = archive_error_string(a);
+  return message == nullptr ? "unknown error"_kj : kj::StringPtr(message);
 }
 
 }  // namespace ctrd

@@ -9,6 +9,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+struct archive;
+
 namespace ctrd {
 
 enum class Compression { NONE, GZIP, ZSTD };
@@ -49,5 +51,9 @@ private:
   bool fill();
   size_t decompress(kj::ArrayPtr<kj::byte> out);
 };
+
+kj::StringPtr archiveError(struct archive* a);
+// libarchive's message for its last error; it may have none (a null pointer, which formatting
+// would crash on: found by the layer-apply fuzzer).
 
 }  // namespace ctrd

@@ -179,6 +179,15 @@ TEST_F(LayerApplierTest, HostileLayersAreRefusedOrContained) {
   }
 }
 
+TEST_F(LayerApplierTest, ACorruptSparseMapIsRefusedNotACrash) {
+  // Found by the layer-apply fuzzer: libarchive fails with no message, and formatting its null
+  // message crashed the process.
+  auto result = applyPath(CTRD_SOURCE_DIR "/tests/fuzz/corpus/fuzz-layer-apply/crash-null-archive-error",
+                          "application/vnd.oci.image.layer.v1.tar", WhiteoutStyle::OVERLAY);
+  ASSERT_TRUE(result.error != nullptr);
+  EXPECT_EQ(errorKind(KJ_ASSERT_NONNULL(result.error)), ErrorKind::INVALID_ARGUMENT);
+}
+
 TEST_F(LayerApplierTest, OverlayControlXattrsInALayerAreDropped) {
   // The snapshot is mounted with `userxattr`: a layer's own user.overlay.* would be honoured.
   auto result = apply("hostile-xattr-overlay.tar");
