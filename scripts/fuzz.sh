@@ -19,7 +19,7 @@ for t in "${targets[@]}"; do
   work=$(mktemp -d)
   cp -r "tests/fuzz/corpus/$t/." "$work/"
   # A fresh corpus directory each run: what it finds is printed, the seeds stay as committed.
-  if ! ASAN_OPTIONS=detect_leaks=0 "build-fuzz/fuzz/$t" -max_total_time="$seconds" -timeout=20 \
+  if ! ASAN_OPTIONS=detect_leaks=0 "build-fuzz/fuzz/$t" -max_total_time="$seconds" -timeout=60 \
       -artifact_prefix="$work/" \
       -rss_limit_mb=4096 -print_final_stats=1 "$work" >"$work.log" 2>&1; then
     tail -40 "$work.log"
