@@ -65,8 +65,7 @@ class HashPipeline {
   // Hashes chunks on a thread of its own, in order, while the copier reads and writes the next
   // ones: on two cores the copy then costs about as much as hashing alone.
 public:
-  HashPipeline(Sha256& hash, std::atomic<int64_t>& hashedOffset, size_t slotCount,
-               size_t slotSize)
+  HashPipeline(Sha256& hash, std::atomic<int64_t>& hashedOffset, size_t slotCount, size_t slotSize)
       : hash(hash),
         hashedOffset(hashedOffset),
         slots(KJ_MAP(i, kj::zeroTo(kj::min(slotCount, MAX_SLOTS))) {

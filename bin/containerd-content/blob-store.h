@@ -122,7 +122,7 @@ class IngestAppender {
   // Until finish() the ingest's offset trails what was accepted.
 public:
   struct Buffers {
-    size_t count = 8;        // filled while earlier ones are hashed
+    size_t count = 8;  // filled while earlier ones are hashed
     size_t size = 1 << 20;
   };
   explicit IngestAppender(Ingest& ingest) : IngestAppender(ingest, Buffers()) {}

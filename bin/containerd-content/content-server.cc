@@ -1,19 +1,18 @@
 #include "content-server.h"
 
-#include <oci/manifest.h>
-
-#include "registry-server.h"
-
 #include <common/errors.h>
 #include <common/log.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/thread.h>
+#include <oci/manifest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+
+#include "registry-server.h"
 
 namespace ctrd {
 

@@ -1,7 +1,6 @@
 #include "registry-client.h"
 
 #include <arpa/inet.h>
-
 #include <common/digest.h>
 #include <common/errors.h>
 #include <common/log.h>
@@ -36,7 +35,6 @@ kj::TimePoint monotonicNow() {
   return kj::origin<kj::TimePoint>() + ts.tv_sec * kj::SECONDS + ts.tv_nsec * kj::NANOSECONDS;
 }
 
-
 kj::String hostOf(kj::StringPtr url) {
   // "https://host:port/v2" -> "host:port"
   kj::StringPtr rest = url;
@@ -51,8 +49,8 @@ kj::String hostOf(kj::StringPtr url) {
 
 kj::String base64(kj::ArrayPtr<const kj::byte> bytes) {
   auto out = kj::heapArray<char>(4 * ((bytes.size() + 2) / 3) + 1);
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.begin()), bytes.begin(),
-                          bytes.size());
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.begin()), bytes.begin(), bytes.size());
   return kj::heapString(out.begin(), n);
 }
 
@@ -163,8 +161,7 @@ bool isLocalhost(kj::StringPtr domain) {
   if (host == "localhost" || host == "::1") return true;
   // 127.0.0.0/8, as an address: "127.evil.example" is a name like any other.
   struct in_addr address;
-  return inet_pton(AF_INET, host.cStr(), &address) == 1 &&
-         (ntohl(address.s_addr) >> 24) == 127;
+  return inet_pton(AF_INET, host.cStr(), &address) == 1 && (ntohl(address.s_addr) >> 24) == 127;
 }
 
 kj::StringPtr manifestAcceptHeader() {
@@ -194,7 +191,8 @@ struct RegistryClient::Response {
   kj::String errorBody;
 };
 
-RegistryClient::RegistryClient(oci::Reference reference, kj::Vector<RegistryEndpoint> endpointsParam,
+RegistryClient::RegistryClient(oci::Reference reference,
+                               kj::Vector<RegistryEndpoint> endpointsParam,
                                kj::Maybe<RegistryCredential> credential)
     : ref(kj::mv(reference)), endpoints(kj::mv(endpointsParam)), credential(kj::mv(credential)) {
   KJ_REQUIRE(endpoints.size() > 0, "a registry client needs an endpoint");
@@ -225,8 +223,7 @@ kj::Maybe<kj::String> RegistryClient::cachedAuthorization(kj::StringPtr endpoint
   return nullptr;
 }
 
-RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoint,
-                                                 Request& request,
+RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoint, Request& request,
                                                  kj::Maybe<kj::StringPtr> authorization,
                                                  const std::atomic<bool>& cancelled) {
   Response response;
@@ -326,15 +323,16 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
     easy.perform();
   } catch (const curlpp::LibcurlRuntimeError& e) {
     if (cancelled.load()) throwError(ErrorKind::UNAVAILABLE, kj::str(request.url, ": cancelled"));
-    auto error = makeError(ErrorKind::UNKNOWN, kj::str(request.method, " ", request.url, ": ",
-                                                        e.what()));
+    auto error =
+        makeError(ErrorKind::UNKNOWN, kj::str(request.method, " ", request.url, ": ", e.what()));
     if (transientCurlError(e.whatCode())) throw TransientError(kj::mv(error));
     kj::throwFatalException(kj::mv(error));
   } catch (const std::runtime_error& e) {
     // What a sink threw, raised again by cURLpp with its message.
     throwError(ErrorKind::UNKNOWN, e.what());
   }
-  if (!notified && response.status >= 200 && response.status < 300) request.onHeaders(response.status);
+  if (!notified && response.status >= 200 && response.status < 300)
+    request.onHeaders(response.status);
   errorBody.add('\0');
   response.errorBody = kj::String(errorBody.releaseAsArray());
   return response;
@@ -361,8 +359,8 @@ kj::Maybe<const RegistryCredential&> RegistryClient::credentialForRealm(
   auto host = hostOf(realm);
   bool sameHost = host == hostOf(endpoint.url) &&
                   (realm.startsWith("https://") || endpoint.url.startsWith("http://"));
-  bool hubAuth = ref.domain == "docker.io" && host == "auth.docker.io" &&
-                 realm.startsWith("https://");
+  bool hubAuth =
+      ref.domain == "docker.io" && host == "auth.docker.io" && realm.startsWith("https://");
   if (!sameHost && !hubAuth) return nullptr;
   return credential;
 }
@@ -377,13 +375,15 @@ RegistryClient::Token RegistryClient::authenticate(const RegistryEndpoint& endpo
               monotonicNow() + 3600 * kj::SECONDS};
     }
     if (credential != nullptr) {
-      throwError(ErrorKind::UNKNOWN,
-                 kj::str(hostOf(endpoint.url), ": unauthorized: basic authentication required; the "
-                         "credentials for ", credentialHost(), " are not sent to another host"));
+      throwError(ErrorKind::UNKNOWN, kj::str(hostOf(endpoint.url),
+                                             ": unauthorized: basic authentication required; the "
+                                             "credentials for ",
+                                             credentialHost(), " are not sent to another host"));
     }
     throwError(ErrorKind::UNKNOWN,
-               kj::str(ref.domain, ": unauthorized: basic authentication required (no credentials "
-                                   "given: --user, or a docker config.json)"));
+               kj::str(ref.domain,
+                       ": unauthorized: basic authentication required (no credentials "
+                       "given: --user, or a docker config.json)"));
   }
   if (challenge.scheme != "bearer") {
     throwError(ErrorKind::NOT_IMPLEMENTED,
@@ -403,13 +403,13 @@ RegistryClient::Token RegistryClient::authenticate(const RegistryEndpoint& endpo
   KJ_IF_MAYBE(s, challenge.params.find("scope"_kj)) {
     scope = kj::str(*s);
   }
-  auto url = kj::str(realm, realm.findFirst('?') == nullptr ? "?" : "&", "scope=", urlEscape(scope));
+  auto url =
+      kj::str(realm, realm.findFirst('?') == nullptr ? "?" : "&", "scope=", urlEscape(scope));
   KJ_IF_MAYBE(service, challenge.params.find("service"_kj)) {
     url = kj::str(url, "&service=", urlEscape(*service));
   }
   kj::Vector<char> body;
-  Request request{"GET", kj::mv(url), {},
-                  [&](kj::ArrayPtr<const kj::byte> data) {
+  Request request{"GET", kj::mv(url), {}, [&](kj::ArrayPtr<const kj::byte> data) {
                     if (body.size() + data.size() > TOKEN_RESPONSE_LIMIT) {
                       throwError(ErrorKind::INVALID_ARGUMENT,
                                  kj::str(ref.domain, ": token response larger than 1 MiB"));
@@ -491,8 +491,8 @@ RegistryDescriptor RegistryClient::resolveAt(const RegistryEndpoint& endpoint,
   } else {
     object = KJ_ASSERT_NONNULL(ref.tag);
   }
-  Request head{"HEAD", objectUrl(endpoint, "manifests", object), {},
-               [](kj::ArrayPtr<const kj::byte>) {}};
+  Request head{
+      "HEAD", objectUrl(endpoint, "manifests", object), {}, [](kj::ArrayPtr<const kj::byte>) {}};
   head.headers.add(kj::str(manifestAcceptHeader()));
   auto response = send(endpoint, head, cancelled);
   checkStatus(response, name, head);
@@ -598,8 +598,8 @@ void RegistryClient::downloadOnce(const RegistryEndpoint& endpoint,
   if (response.status == 416 && from > 0) {
     // Nothing after what we have: either it is all there, or the ingest is not a prefix.
     ingest.reset();
-    throw TransientError(makeError(ErrorKind::UNKNOWN,
-                                   kj::str(descriptor.digest, ": range not satisfiable")));
+    throw TransientError(
+        makeError(ErrorKind::UNKNOWN, kj::str(descriptor.digest, ": range not satisfiable")));
   }
   checkStatus(response, kj::str(ref.name(), "@", descriptor.digest), request);
   if (response.status == 206 && !response.contentRange.startsWith(kj::str("bytes ", from, "-"))) {
@@ -609,9 +609,9 @@ void RegistryClient::downloadOnce(const RegistryEndpoint& endpoint,
                                     "\" does not start at ", from)));
   }
   if (ingest.offset() != descriptor.size) {
-    throw TransientError(makeError(ErrorKind::UNKNOWN,
-                                   kj::str(descriptor.digest, ": connection closed after ",
-                                           ingest.offset(), " of ", descriptor.size, " bytes")));
+    throw TransientError(
+        makeError(ErrorKind::UNKNOWN, kj::str(descriptor.digest, ": connection closed after ",
+                                              ingest.offset(), " of ", descriptor.size, " bytes")));
   }
 }
 

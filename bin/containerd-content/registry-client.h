@@ -91,7 +91,8 @@ private:
                      const std::atomic<bool>& cancelled);
   static void checkStatus(const Response& response, kj::StringPtr subject, const Request& request);
   // Not found, or an error naming the registry's own message; 5xx ones are worth a retry.
-  RegistryDescriptor resolveAt(const RegistryEndpoint& endpoint, const std::atomic<bool>& cancelled);
+  RegistryDescriptor resolveAt(const RegistryEndpoint& endpoint,
+                               const std::atomic<bool>& cancelled);
   void withRetries(kj::StringPtr subject, const std::atomic<bool>& cancelled,
                    kj::FunctionParam<bool(const RegistryEndpoint&)> attempt);
   kj::Maybe<kj::String> cachedAuthorization(kj::StringPtr endpointUrl);

@@ -39,7 +39,8 @@ kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
     endpoints.add(kj::mv(out));
   }
   if (endpoints.size() == 0) {
-    endpoints = RegistryClient::defaultEndpoints(ref, config.getPlainHttp(), config.getSkipVerify());
+    endpoints =
+        RegistryClient::defaultEndpoints(ref, config.getPlainHttp(), config.getSkipVerify());
   }
   kj::Maybe<RegistryCredential> credential;
   for (auto c : config.getCredentials()) {
@@ -51,9 +52,8 @@ kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
 }
 
 kj::Promise<void> RegistryServer::resolve(ResolveContext context) {
-  return onWorker<RegistryDescriptor>([this](std::atomic<bool>& cancelled) {
-           return client->resolve(cancelled);
-         })
+  return onWorker<RegistryDescriptor>(
+             [this](std::atomic<bool>& cancelled) { return client->resolve(cancelled); })
       .then([this, context](RegistryDescriptor d) mutable {
         auto results = context.getResults();
         results.setName(client->reference().toString());

@@ -50,7 +50,8 @@ bool isOverlayControlXattr(kj::StringPtr name) {
   return name.startsWith("user.overlay.") || name.startsWith("trusted.");
 }
 
-constexpr size_t MAX_CACHED_DIRS = 512;  // well under any RLIMIT_NOFILE, with room for parallel applies
+constexpr size_t MAX_CACHED_DIRS =
+    512;  // well under any RLIMIT_NOFILE, with room for parallel applies
 
 [[noreturn]] void refuse(kj::StringPtr entry, kj::StringPtr why) {
   throwError(ErrorKind::INVALID_ARGUMENT, kj::str("layer entry \"", entry, "\": ", why));
@@ -312,8 +313,8 @@ struct timespec entryTimes(struct archive_entry* e, int which) {
 
 }  // namespace
 
-void LayerApplier::applyMetadata(kj::StringPtr entry, int fd, struct archive_entry* e,
-                                 bool isDir, kj::StringPtr path) {
+void LayerApplier::applyMetadata(kj::StringPtr entry, int fd, struct archive_entry* e, bool isDir,
+                                 kj::StringPtr path) {
   // Owner, mode, xattrs and times of a regular file or directory, all through `fd` (opened
   // O_NOFOLLOW right after the entry was made): nothing is ever set by name, so a name swapped
   // for a symlink in the meantime leads nowhere.
@@ -478,8 +479,8 @@ LayerStream::Finished LayerApplier::apply(LayerStream& stream) {
     applyEntry(a, e);
   }
   if (rc != ARCHIVE_EOF) {
-    throwError(ErrorKind::INVALID_ARGUMENT, kj::str("layer: corrupt tar after ", entryCount,
-                                                    " entries: ", archiveError(a)));
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str("layer: corrupt tar after ", entryCount, " entries: ", archiveError(a)));
   }
   // Deepest first, so that setting a child's times does not disturb its parent's.
   std::sort(dirTimes.begin(), dirTimes.end(), [](const DirTimes& a, const DirTimes& b) {

@@ -86,8 +86,7 @@ public:
       }
       if (n == 0) return;
       if (archive_write_data(a, buf.begin(), n) != n) {
-        throwError(ErrorKind::UNKNOWN,
-                   kj::str("writing \"", path, "\": ", archiveError(a)));
+        throwError(ErrorKind::UNKNOWN, kj::str("writing \"", path, "\": ", archiveError(a)));
       }
     }
   }

@@ -1,7 +1,6 @@
 #include "layer-stream.h"
 
 #include <archive.h>
-
 #include <common/errors.h>
 #include <errno.h>
 #include <kj/debug.h>

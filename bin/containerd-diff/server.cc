@@ -125,12 +125,16 @@ namespace {
 
 kj::Promise<kj::Array<kj::AutoCloseFd>> receiveFds(kj::Vector<kj::Promise<int>> fds) {
   return kj::joinPromises(fds.releaseAsArray()).then([](kj::Array<int> received) {
-    return KJ_MAP(fd, received) { return kj::AutoCloseFd(fd); };
+    return KJ_MAP(fd, received) {
+      return kj::AutoCloseFd(fd);
+    };
   });
 }
 
 kj::Array<int> rawFds(kj::ArrayPtr<const kj::AutoCloseFd> fds) {
-  return KJ_MAP(fd, fds) -> int { return fd.get(); };
+  return KJ_MAP(fd, fds)->int {
+    return fd.get();
+  };
 }
 
 kj::Array<LandlockTree> confinedTrees(int target, kj::ArrayPtr<const int> parents) {
@@ -194,7 +198,9 @@ kj::Promise<void> DifferServer::inherit(InheritContext context) {
   kj::Vector<kj::Promise<int>> fds;
   fds.add(requireFd(params.getTarget(), "the target directory"));
   for (auto p : params.getParents()) fds.add(requireFd(p, "a parent directory"));
-  auto paths = KJ_MAP(p, params.getPaths()) { return kj::str(p); };
+  auto paths = KJ_MAP(p, params.getPaths()) {
+    return kj::str(p);
+  };
   return receiveFds(kj::mv(fds))
       .then([this, paths = kj::mv(paths)](kj::Array<kj::AutoCloseFd> owned) mutable {
         return onConfinedWorker<bool>(

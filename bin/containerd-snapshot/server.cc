@@ -1,14 +1,13 @@
 #include "server.h"
 
-#include <common/tree.h>
-#include <common/worker.h>
-#include <unistd.h>
-
 #include <common/errors.h>
 #include <common/filters.h>
+#include <common/tree.h>
+#include <common/worker.h>
 #include <errno.h>
 #include <kj/debug.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace ctrd {
 

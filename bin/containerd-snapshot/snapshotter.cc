@@ -270,8 +270,9 @@ void Snapshotter::commit(kj::StringPtr name, kj::StringPtr key, Labels labels, D
 
 void Snapshotter::rebase(kj::StringPtr key, kj::StringPtr parent) {
   if (driver != SnapshotDriver::OVERLAY) {
-    throwError(ErrorKind::NOT_IMPLEMENTED,
-               kj::str("rebase in the ", name(), " snapshotter (its snapshots copy their parents)"));
+    throwError(
+        ErrorKind::NOT_IMPLEMENTED,
+        kj::str("rebase in the ", name(), " snapshotter (its snapshots copy their parents)"));
   }
   Transaction txn(db);
   auto record = stat(key);

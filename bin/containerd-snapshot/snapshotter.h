@@ -8,8 +8,6 @@
 // (run at every start) deletes.
 #pragma once
 
-#include <atomic>
-
 #include <common/labels.h>
 #include <common/snapshot-info.h>
 #include <common/sqlite.h>
@@ -19,6 +17,8 @@
 #include <kj/vector.h>
 #include <schema/snapshots.capnp.h>
 #include <stdint.h>
+
+#include <atomic>
 
 namespace ctrd {
 

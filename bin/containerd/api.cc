@@ -28,9 +28,9 @@ public:
   NamespaceServer(kj::String name, Backends& backends) : name_(kj::mv(name)), backends(backends) {}
 
   kj::Promise<void> content(ContentContext context) override {
-    context.getResults().setStore(kj::heap<NamespaceContent>(
-        kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT),
-        backends.deletions));
+    context.getResults().setStore(kj::heap<NamespaceContent>(kj::str(name_), backends.metadata,
+                                                             backends.service(ServiceKind::CONTENT),
+                                                             backends.deletions));
     return kj::READY_NOW;
   }
   kj::Promise<void> snapshots(SnapshotsContext context) override {

@@ -11,7 +11,6 @@
 #include <kj/function.h>
 #include <kj/map.h>
 #include <kj/string.h>
-
 #include <schema/content.capnp.h>
 
 namespace ctrd {

@@ -238,9 +238,8 @@ kj::Promise<void> NamespaceContent::writer(WriterContext context) {
   req.setExpectedDigest(expected);
   req.setExpectedSize(params.getExpectedSize());
   return req.send().then([this, context](auto response) mutable {
-    context.getResults().setWriter(
-        kj::heap<NamespacedWriter>(response.getWriter(), kj::str(ns), kj::str(ns, "/"), metadata,
-                                   deletions));
+    context.getResults().setWriter(kj::heap<NamespacedWriter>(
+        response.getWriter(), kj::str(ns), kj::str(ns, "/"), metadata, deletions));
   });
 }
 

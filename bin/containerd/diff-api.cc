@@ -63,7 +63,8 @@ kj::Promise<void> NamespaceDiff::diff(DiffContext context) {
   auto writable = namespaceSnapshots(ns, snapshotter, snapshots).writableDirRequest();
   writable.setKey(params.getKey());
   // The layer is committed into this namespace's content store, as any ingest would be.
-  schema::Content::Client store = kj::heap<NamespaceContent>(kj::str(ns), metadata, content, deletions);
+  schema::Content::Client store =
+      kj::heap<NamespaceContent>(kj::str(ns), metadata, content, deletions);
   auto open = store.writerRequest();
   open.setRef(params.getRef().size() > 0 ? kj::str(params.getRef())
                                          : kj::str("diff-", params.getKey(), "-", nowNanos()));

@@ -1,14 +1,14 @@
 #include "images-api.h"
 
+#include <capnp/message.h>
 #include <common/clock.h>
 #include <common/digest.h>
 #include <common/errors.h>
 #include <common/filters.h>
-#include <capnp/message.h>
 #include <kj/debug.h>
-#include <string.h>
 #include <oci/manifest.h>
 #include <oci/platform.h>
+#include <string.h>
 
 #include "snapshots-api.h"
 
@@ -246,8 +246,8 @@ kj::Promise<void> NamespaceImages::usage(UsageContext context) {
   auto platform = params.getPlatform().size() > 0
                       ? oci::normalize(oci::parsePlatform(params.getPlatform()))
                       : oci::hostPlatform();
-  auto snapshotter = kj::str(params.getSnapshotter().size() > 0 ? params.getSnapshotter()
-                                                                 : "overlayfs"_kj);
+  auto snapshotter =
+      kj::str(params.getSnapshotter().size() > 0 ? params.getSnapshotter() : "overlayfs"_kj);
   auto walk = kj::refcounted<UsageWalk>(ns, backends, kj::mv(platform));
   auto& w = *walk;
   return w.walk(kj::mv(r.mediaType), kj::mv(r.digest), r.size, true)
@@ -256,8 +256,9 @@ kj::Promise<void> NamespaceImages::usage(UsageContext context) {
         auto stat = namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT))
                         .statRequest();
         stat.setKey(w.chain);
-        return stat.send().then([](auto info) { return info.getInfo().getKind() == schema::Kind::COMMITTED; },
-                                [](kj::Exception&&) { return false; });
+        return stat.send().then(
+            [](auto info) { return info.getInfo().getKind() == schema::Kind::COMMITTED; },
+            [](kj::Exception&&) { return false; });
       })
       .then([context, &w](bool unpacked) mutable {
         w.fill(context.getResults().initUsage(), unpacked);

@@ -13,7 +13,7 @@ constexpr kj::StringPtr IMAGE_COLUMNS =
     "name, media_type, digest, size, labels, created, updated"_kj;
 
 ImageRecord imageRecord(Statement& s) {
-  return {s.text(0),    s.text(1),    s.text(2), s.integer(3), decodeLabels(s.text(4)),
+  return {s.text(0),    s.text(1),   s.text(2), s.integer(3), decodeLabels(s.text(4)),
           s.integer(5), s.integer(6)};
 }
 
@@ -75,14 +75,16 @@ int64_t MetadataStore::contentHolders(kj::StringPtr digest) {
 }
 
 kj::Maybe<ImageRecord> MetadataStore::tryGetImage(kj::StringPtr ns, kj::StringPtr name) {
-  Statement s(db, kj::str("SELECT ", IMAGE_COLUMNS, " FROM images WHERE namespace = ?1 AND name = ?2"));
+  Statement s(db,
+              kj::str("SELECT ", IMAGE_COLUMNS, " FROM images WHERE namespace = ?1 AND name = ?2"));
   s.bind(1, ns).bind(2, name);
   if (s.step()) return imageRecord(s);
   return nullptr;
 }
 
 kj::Vector<ImageRecord> MetadataStore::listImages(kj::StringPtr ns) {
-  Statement s(db, kj::str("SELECT ", IMAGE_COLUMNS, " FROM images WHERE namespace = ?1 ORDER BY name"));
+  Statement s(db,
+              kj::str("SELECT ", IMAGE_COLUMNS, " FROM images WHERE namespace = ?1 ORDER BY name"));
   s.bind(1, ns);
   kj::Vector<ImageRecord> out;
   while (s.step()) out.add(imageRecord(s));

@@ -49,7 +49,8 @@ void Inflight::settle(kj::String key, uint64_t id) {
 }
 
 oci::Platform platformFrom(schema::Platform::Reader p) {
-  return oci::normalize({kj::str(p.getOs()), kj::str(p.getArchitecture()), kj::str(p.getVariant())});
+  return oci::normalize(
+      {kj::str(p.getOs()), kj::str(p.getArchitecture()), kj::str(p.getVariant())});
 }
 
 kj::String chainId(kj::ArrayPtr<const kj::String> diffIds) {
@@ -102,8 +103,8 @@ public:
     if (wanted.size() == 0) wanted.add(oci::hostPlatform());
     allPlatforms = options.getAllPlatforms();
     unpack = options.getUnpack();
-    snapshotter = kj::str(options.getSnapshotter().size() > 0 ? options.getSnapshotter()
-                                                              : "overlayfs"_kj);
+    snapshotter =
+        kj::str(options.getSnapshotter().size() > 0 ? options.getSnapshotter() : "overlayfs"_kj);
     if (options.getMaxConcurrentDownloads() > 0) {
       downloads = Semaphore(options.getMaxConcurrentDownloads());
     }
@@ -159,10 +160,10 @@ public:
         .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
           if (e.getType() != kj::Exception::Type::DISCONNECTED) return kj::mv(e);
           // A service went away (and is being restarted): say so, and that nothing is lost.
-          return makeError(ErrorKind::UNAVAILABLE,
-                           kj::str("pull of ", name, " interrupted: a service stopped (",
-                                   errorMessage(e),
-                                   "); pull again to resume, what was downloaded is kept"));
+          return makeError(
+              ErrorKind::UNAVAILABLE,
+              kj::str("pull of ", name, " interrupted: a service stopped (", errorMessage(e),
+                      "); pull again to resume, what was downloaded is kept"));
         });
   }
 
@@ -223,7 +224,8 @@ private:
   }
 
   kj::String platformNames() {
-    return kj::strArray(KJ_MAP(p, wanted) { return p.toString(); }, ", ");
+    return kj::strArray(
+        KJ_MAP(p, wanted) { return p.toString(); }, ", ");
   }
 
   size_t item(kj::StringPtr ref, schema::ProgressItem::Status status, int64_t total) {
@@ -389,11 +391,12 @@ private:
     auto configDone =
         fetch(config, "config")
             .then([this, config = copy(config)]() { return parse(config); })
-            .then([this, d = kj::mv(d), layers = kj::mv(layers), fetches = kj::mv(fetches)](
-                      auto parsed) mutable {
+            .then([this, d = kj::mv(d), layers = kj::mv(layers),
+                   fetches = kj::mv(fetches)](auto parsed) mutable {
               auto doc = parsed.getDocument();
               if (!doc.isConfig()) {
-                throwError(ErrorKind::INVALID_ARGUMENT, kj::str(d.digest, ": config is not a config"));
+                throwError(ErrorKind::INVALID_ARGUMENT,
+                           kj::str(d.digest, ": config is not a config"));
               }
               auto config = doc.getConfig();
               auto platform = platformFrom(config.getPlatform());
@@ -524,8 +527,8 @@ private:
               .catch_([this, &s](kj::Exception&& e) {
                 // Never leave a half-applied snapshot behind, even when the snapshot service
                 // is what failed: then it is removed once the service is back.
-                return removeLeftover(kj::str(s.key), 0).then(
-                    [e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); });
+                return removeLeftover(kj::str(s.key), 0)
+                    .then([e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); });
               });
         })
         .attach(kj::mv(step));
@@ -541,7 +544,8 @@ private:
              rm.setKey(key);
              return rm.send().ignoreResult();
            })
-        .catch_([this, key = kj::str(key), attempt](kj::Exception&& e) mutable -> kj::Promise<void> {
+        .catch_([this, key = kj::str(key),
+                 attempt](kj::Exception&& e) mutable -> kj::Promise<void> {
           if (errorKind(e) == ErrorKind::NOT_FOUND) return kj::READY_NOW;
           bool transient = e.getType() == kj::Exception::Type::DISCONNECTED ||
                            errorKind(e) == ErrorKind::UNAVAILABLE;
@@ -570,8 +574,7 @@ private:
       apply.setKey(s.key);
       int64_t started = nowNanos();
       return apply.send().then([&s, started](auto applied) {
-        logDebug("applied layer ", s.layer.digest, " in ", (nowNanos() - started) / 1000000,
-                 " ms");
+        logDebug("applied layer ", s.layer.digest, " in ", (nowNanos() - started) / 1000000, " ms");
         auto digest = applied.getApplied().getDigest();
         if (digest != s.diffId) {
           throwError(ErrorKind::FAILED_PRECONDITION,
@@ -648,8 +651,8 @@ private:
 
   void recordImage() {
     int64_t now = nowNanos();
-    ImageRecord record{kj::str(name), kj::str(root.mediaType), kj::str(root.digest), root.size,
-                       {}, now, now};
+    ImageRecord record{
+        kj::str(name), kj::str(root.mediaType), kj::str(root.digest), root.size, {}, now, now};
     KJ_IF_MAYBE(existing, backends.metadata.tryGetImage(ns, name)) {
       record.labels = kj::mv(existing->labels);
       record.createdAt = existing->createdAt;
@@ -664,8 +667,8 @@ private:
     return backends.timer.afterDelay(PROGRESS_EVERY)
         .then([this]() -> kj::Promise<void> {
           bool downloading = false;
-          for (auto& i : items) downloading = downloading ||
-                                              i.status == schema::ProgressItem::Status::DOWNLOADING;
+          for (auto& i : items)
+            downloading = downloading || i.status == schema::ProgressItem::Status::DOWNLOADING;
           if (!downloading) return kj::READY_NOW;
           auto req = content.listStatusesRequest();
           req.setPrefix(kj::str(ns, "/"));
@@ -720,8 +723,7 @@ private:
 
 }  // namespace
 
-kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns,
-                            PullCallContext context) {
+kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns, PullCallContext context) {
   auto job = kj::refcounted<PullJob>(backends, ns, context);
   auto& ref = *job;
   return ref.run(context).attach(kj::mv(job));

@@ -40,8 +40,7 @@ private:
   kj::TaskSet tasks;
 };
 
-kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns,
-                            PullCallContext context);
+kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns, PullCallContext context);
 
 kj::String chainId(kj::ArrayPtr<const kj::String> diffIds);
 // The identity of a stack of layers: the first diff ID, then sha256("<parent chain> <diff ID>").

@@ -1,9 +1,9 @@
 // ctr images: pull (with containerd's progress display), ls, rm, tag, check, mount, unmount.
 #include <common/errors.h>
 #include <common/mount.h>
-#include <sys/mount.h>
 #include <oci/reference.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,12 +24,18 @@ int64_t monotonicNanos() {
 
 std::string statusName(schema::ProgressItem::Status s) {
   switch (s) {
-    case schema::ProgressItem::Status::RESOLVING: return "resolving";
-    case schema::ProgressItem::Status::RESOLVED: return "resolved";
-    case schema::ProgressItem::Status::WAITING: return "waiting";
-    case schema::ProgressItem::Status::DOWNLOADING: return "downloading";
-    case schema::ProgressItem::Status::DONE: return "done";
-    case schema::ProgressItem::Status::EXISTS: return "exists";
+    case schema::ProgressItem::Status::RESOLVING:
+      return "resolving";
+    case schema::ProgressItem::Status::RESOLVED:
+      return "resolved";
+    case schema::ProgressItem::Status::WAITING:
+      return "waiting";
+    case schema::ProgressItem::Status::DOWNLOADING:
+      return "downloading";
+    case schema::ProgressItem::Status::DONE:
+      return "done";
+    case schema::ProgressItem::Status::EXISTS:
+      return "exists";
   }
   return "unknown";
 }
@@ -162,7 +168,8 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   pull->add_option("--hosts-dir", pf->resolver.hostsDir,
                    "custom hosts configuration directory (hosts.toml per registry host)");
   pull->add_option("--platform", pf->platforms, "pull content from a specific platform");
-  pull->add_flag("--all-platforms", pf->allPlatforms, "pull content and metadata from all platforms");
+  pull->add_flag("--all-platforms", pf->allPlatforms,
+                 "pull content and metadata from all platforms");
   pull->add_option("--snapshotter", pf->snapshotter, "snapshotter name")
       ->envname("CONTAINERD_SNAPSHOTTER");
   pull->add_option("--max-concurrent-downloads", pf->maxConcurrentDownloads,
@@ -206,7 +213,8 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
                         auto imagesCap = open(client);
                         auto req = imagesCap.listRequest();
                         auto f = req.initFilters(lsFilters->size());
-                        for (size_t i = 0; i < lsFilters->size(); i++) f.set(i, (*lsFilters)[i].c_str());
+                        for (size_t i = 0; i < lsFilters->size(); i++)
+                          f.set(i, (*lsFilters)[i].c_str());
                         auto response = req.send().wait(client.waitScope());
                         if (*lsQuiet) {
                           for (auto i : response.getImages()) printf("%s\n", i.getName().cStr());
@@ -241,23 +249,23 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   auto rmSync = std::make_shared<bool>(false);
   rm->add_option("refs", *rmRefs, "image references")->required();
   rm->add_flag("--sync", *rmSync, "synchronously remove the image (accepted; nothing to wait for)");
-  commands.push_back({rm, [open, rmRefs](DaemonClient& client) {
-                        auto imagesCap = open(client);
-                        bool failed = false;
-                        for (auto& r : *rmRefs) {
-                          auto req = imagesCap.deleteRequest();
-                          req.setName(r.c_str());
-                          KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                                             [&]() { req.send().wait(client.waitScope()); })) {
-                            fprintf(stderr, "ctr: unable to delete %s: %s\n", r.c_str(),
-                                    errorMessage(*e).cStr());
-                            failed = true;
-                            continue;
-                          }
-                          printf("%s\n", r.c_str());
-                        }
-                        if (failed) throwError(ErrorKind::UNKNOWN, "unable to delete some images");
-                      }});
+  commands.push_back(
+      {rm, [open, rmRefs](DaemonClient& client) {
+         auto imagesCap = open(client);
+         bool failed = false;
+         for (auto& r : *rmRefs) {
+           auto req = imagesCap.deleteRequest();
+           req.setName(r.c_str());
+           KJ_IF_MAYBE(e,
+                       kj::runCatchingExceptions([&]() { req.send().wait(client.waitScope()); })) {
+             fprintf(stderr, "ctr: unable to delete %s: %s\n", r.c_str(), errorMessage(*e).cStr());
+             failed = true;
+             continue;
+           }
+           printf("%s\n", r.c_str());
+         }
+         if (failed) throwError(ErrorKind::UNKNOWN, "unable to delete some images");
+       }});
 
   // ---- tag
   auto* tag = images->add_subcommand("tag", "tag an image");
@@ -294,7 +302,8 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
                       }});
 
   // ---- check
-  auto* check = images->add_subcommand("check", "check existing images to ensure all content is available locally");
+  auto* check = images->add_subcommand(
+      "check", "check existing images to ensure all content is available locally");
   auto checkQuiet = std::make_shared<bool>(false);
   auto checkSnapshotter = std::make_shared<std::string>("overlayfs");
   auto checkFilters = std::make_shared<std::vector<std::string>>();

@@ -5,13 +5,13 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <toml++/toml.h>
 #include <vector>
 
 namespace ctrd::ctr {
@@ -49,9 +49,12 @@ void fillEndpoint(schema::RegistryEndpoint::Builder out, const std::string& url,
     pull = resolve = push = false;
     for (auto& c : *caps) {
       auto s = c.value_or(std::string());
-      if (s == "pull") pull = true;
-      else if (s == "resolve") resolve = true;
-      else if (s == "push") push = true;
+      if (s == "pull")
+        pull = true;
+      else if (s == "resolve")
+        resolve = true;
+      else if (s == "push")
+        push = true;
       else {
         throwError(ErrorKind::INVALID_ARGUMENT,
                    kj::str(file.c_str(), ": unknown capability \"", s.c_str(), "\""));
@@ -97,8 +100,8 @@ void fillHosts(schema::ResolverConfig::Builder out, const ResolverFlags& flags,
     doc = toml::parse_file(file);
   } catch (const toml::parse_error& e) {
     throwError(ErrorKind::INVALID_ARGUMENT,
-               kj::str(file.c_str(), ":", e.source().begin.line, ":", e.source().begin.column,
-                       ": ", e.description().data()));
+               kj::str(file.c_str(), ":", e.source().begin.line, ":", e.source().begin.column, ": ",
+                       e.description().data()));
   }
   // Mirrors in the order the file lists them (the table itself is sorted), then the server.
   std::vector<HostEntry> hosts;

@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <kj/debug.h>
 #include <kj/io.h>
-#include <stdint.h>
 #include <linux/landlock.h>
+#include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,13 +17,12 @@ constexpr uint64_t ACCESS_TRUNCATE = 1ull << 14;   // ABI 3
 constexpr uint64_t ACCESS_IOCTL_DEV = 1ull << 15;  // ABI 5
 
 uint64_t handledFor(int abi) {
-  uint64_t all = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
-                 LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
-                 LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-                 LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
-                 LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
-                 LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
-                 LANDLOCK_ACCESS_FS_MAKE_SYM;
+  uint64_t all =
+      LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
+      LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+      LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+      LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+      LANDLOCK_ACCESS_FS_MAKE_SYM;
   if (abi >= 2) all |= LANDLOCK_ACCESS_FS_REFER;
   if (abi >= 3) all |= ACCESS_TRUNCATE;
   if (abi >= 5) all |= ACCESS_IOCTL_DEV;
@@ -49,8 +48,8 @@ bool confineThread(kj::ArrayPtr<const LandlockTree> trees) {
   struct landlock_ruleset_attr attr = {};
   attr.handled_access_fs = handled;
   int ruleset;
-  KJ_SYSCALL(ruleset = static_cast<int>(
-                 syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0)));
+  KJ_SYSCALL(ruleset =
+                 static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0)));
   kj::AutoCloseFd owned(ruleset);
   for (auto& tree : trees) {
     struct landlock_path_beneath_attr rule = {};

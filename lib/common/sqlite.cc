@@ -1,14 +1,13 @@
 #include "sqlite.h"
 
-#include <kj/debug.h>
-
-#include "errors.h"
-
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "errors.h"
 
 namespace ctrd {
 

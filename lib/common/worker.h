@@ -26,13 +26,13 @@ kj::Promise<T> onWorker(Func&& func) {
   auto paf = kj::newPromiseAndCrossThreadFulfiller<kj::Own<T>>();
   auto job = kj::heap<WorkerJob>();
   auto& flag = job->cancelled;
-  job->thread = kj::heap<kj::Thread>(
-      [func = kj::fwd<Func>(func), &flag, fulfiller = kj::mv(paf.fulfiller)]() mutable {
-        KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                           [&]() { fulfiller->fulfill(kj::heap<T>(func(flag))); })) {
-          fulfiller->reject(kj::mv(*e));
-        }
-      });
+  job->thread = kj::heap<kj::Thread>([func = kj::fwd<Func>(func), &flag,
+                                      fulfiller = kj::mv(paf.fulfiller)]() mutable {
+    KJ_IF_MAYBE(e,
+                kj::runCatchingExceptions([&]() { fulfiller->fulfill(kj::heap<T>(func(flag))); })) {
+      fulfiller->reject(kj::mv(*e));
+    }
+  });
   return paf.promise.attach(kj::mv(job)).then([](kj::Own<T> result) { return kj::mv(*result); });
 }
 

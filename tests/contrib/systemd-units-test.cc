@@ -16,9 +16,13 @@
 namespace ctrd::test {
 namespace {
 
-std::string unitsDir() { return CTRD_SOURCE_DIR "/contrib/systemd"; }
+std::string unitsDir() {
+  return CTRD_SOURCE_DIR "/contrib/systemd";
+}
 
-std::string unitText(const std::string& name) { return readFile(unitsDir() + "/" + name); }
+std::string unitText(const std::string& name) {
+  return readFile(unitsDir() + "/" + name);
+}
 
 std::vector<std::string> values(const std::string& text, const std::string& key) {
   std::vector<std::string> out;
@@ -35,8 +39,8 @@ protected:
   void SetUp() override {
     if (access("/usr/bin/systemd-analyze", X_OK) != 0) GTEST_SKIP() << "no systemd-analyze";
     // The units name /usr/local/bin; here they point at the build's executables.
-    for (auto& name : {"containerd", "containerd-content", "containerd-snapshot",
-                       "containerd-diff", "containerd-tasks"}) {
+    for (auto& name : {"containerd", "containerd-content", "containerd-snapshot", "containerd-diff",
+                       "containerd-tasks"}) {
       for (auto suffix : {".service", ".socket"}) {
         auto text = unitText(std::string(name) + suffix);
         if (text.empty()) continue;
@@ -52,7 +56,7 @@ TEST_F(SystemdUnits, EveryUnitVerifies) {
   for (auto name : {"containerd", "containerd-content", "containerd-snapshot", "containerd-diff",
                     "containerd-tasks"}) {
     std::vector<std::string> argv = {"/usr/bin/systemd-analyze", "verify", "--man=no",
-                                      dir.path() + "/" + name + ".service"};
+                                     dir.path() + "/" + name + ".service"};
     if (std::string(name) != "containerd") argv.push_back(dir.path() + "/" + name + ".socket");
     auto r = run(argv);
     EXPECT_EQ(r.status, 0) << name << ": " << r.out << r.err;
@@ -65,7 +69,8 @@ TEST_F(SystemdUnits, UnprivilegedServicesExposeAtMostTwo) {
                   dir.path() + "/" + name + ".service"});
     std::smatch m;
     std::string out = r.out;
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("Overall exposure level for [^:]+: ([0-9.]+)")))
+    ASSERT_TRUE(
+        std::regex_search(out, m, std::regex("Overall exposure level for [^:]+: ([0-9.]+)")))
         << r.out << r.err;
     EXPECT_LE(std::stod(m[1]), 2.0) << name;
   }

@@ -25,7 +25,8 @@ static std::string hostsDir() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
-    std::ofstream out(hostsDir() + "/127.0.0.1:5000/hosts.toml", std::ios::binary | std::ios::trunc);
+    std::ofstream out(hostsDir() + "/127.0.0.1:5000/hosts.toml",
+                      std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), size);
   }
   kj::runCatchingExceptions([&]() {

@@ -1,5 +1,6 @@
 // A tar stream applied beneath a scratch directory; afterwards nothing may exist beside it but
 // the canary, unchanged. (An entry that fails the apply is fine; an escape is a crash.)
+#include <common/tree.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <kj/debug.h>
@@ -11,8 +12,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <common/tree.h>
 
 #include <set>
 #include <string>
@@ -46,7 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   KJ_ASSERT(write(layer, data, size) == ssize_t(size));
   lseek(layer, 0, SEEK_SET);
   kj::runCatchingExceptions([&]() {
-    ctrd::LayerStream stream(layer, ctrd::Compression::NONE, "application/vnd.oci.image.layer.v1.tar");
+    ctrd::LayerStream stream(layer, ctrd::Compression::NONE,
+                             "application/vnd.oci.image.layer.v1.tar");
     ctrd::LayerApplier applier(target, nullptr, ctrd::WhiteoutStyle::OVERLAY);
     applier.apply(stream);
   });

@@ -1,10 +1,9 @@
 // The daemon as a user meets it: real executables, real kernel, a temporary root and state.
 #include <common/profile.h>
 #include <gtest/gtest.h>
-#include <sstream>
-#include <sys/resource.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "integration/harness.h"
 
@@ -260,7 +260,8 @@ TEST_F(DaemonTest, AFileThatIsNotASocketAtTheAddressIsKept) {
   std::ofstream(file) << "precious";
   auto f = startFails({"--config", d.configPath(), "--address", file});
   EXPECT_EQ(f.status, 1);
-  EXPECT_EQ(f.line, "containerd: address \"" + file + "\" exists and is not a socket: already exists");
+  EXPECT_EQ(f.line,
+            "containerd: address \"" + file + "\" exists and is not a socket: already exists");
   EXPECT_EQ(readFile(file), "precious");
 }
 

@@ -50,15 +50,17 @@ TEST_F(DurabilityTest, AnIngestsDataIsSyncedBeforeTheHashStateThatClaimsIt) {
   // 150 MiB: the hash state is saved at 64 and 128 MiB.
   auto file = dir.path() + "/data";
   ASSERT_EQ(run({"/bin/sh", "-c", "head -c 157286400 /dev/urandom > " + file}).status, 0);
-  auto r = run({"/bin/sh", "-c",
-                binPath("ctr") + " --address " + daemon.socket() + " content ingest big < " + file});
+  auto r =
+      run({"/bin/sh", "-c",
+           binPath("ctr") + " --address " + daemon.socket() + " content ingest big < " + file});
   ASSERT_EQ(r.status, 0) << r.err;
   strace->stop(15);
   int saved = 0;
   bool syncedSinceLastSave = false;
   for (auto& line : lines()) {
     if (line.find("fdatasync(") != std::string::npos) syncedSinceLastSave = true;
-    if (line.find("\"hash.tmp\"") != std::string::npos && line.find("\"hash\"") != std::string::npos) {
+    if (line.find("\"hash.tmp\"") != std::string::npos &&
+        line.find("\"hash\"") != std::string::npos) {
       EXPECT_TRUE(syncedSinceLastSave) << line;
       syncedSinceLastSave = false;
       saved++;

@@ -1,25 +1,10 @@
 #include "harness.h"
 
-#include <common/digest.h>
-
-#include <limits.h>
-
-#include <functional>
-
-#include <algorithm>
-
-#include <map>
-
-#include <set>
-
-#include <sys/sysmacros.h>
-
-#include <sys/xattr.h>
-
-#include <dirent.h>
-
 #include <arpa/inet.h>
+#include <common/digest.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,12 +12,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -355,8 +346,8 @@ std::string listTree(const std::string& root, const std::string& skip) {
       } else if (type == 'c' || type == 'b') {
         detail = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
       }
-      out += relPath.substr(1) + "\t" + type + "\t" + mode + "\t" + std::to_string(st.st_uid) + ":" +
-             std::to_string(st.st_gid) + "\t" + detail + "\t" + xattrsOf(path) + "\n";
+      out += relPath.substr(1) + "\t" + type + "\t" + mode + "\t" + std::to_string(st.st_uid) +
+             ":" + std::to_string(st.st_gid) + "\t" + detail + "\t" + xattrsOf(path) + "\n";
       if (type == 'd') walk(relPath);
     }
   };

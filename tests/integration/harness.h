@@ -104,9 +104,9 @@ bool waitFor(const std::function<bool()>& condition, int timeoutMs = 10000);
 std::string listTree(const std::string& root, const std::string& skip = "");
 // Every entry beneath `root` (not root itself; not `skip`, an absolute path, nor what is under
 // it), sorted, one line each, tab separated: path, type (f d l c b p s), mode, uid:gid, detail
-// (files: size, sha256 and mtime in whole seconds, and "hl=<first path>" for further names of a hardlinked
-// file; symlinks: "-> target" and mtime; devices: major:minor; directories: "-", as their
-// times and sizes depend on the unpacker) and the xattrs, name=hex, but overlay's own
+// (files: size, sha256 and mtime in whole seconds, and "hl=<first path>" for further names of a
+// hardlinked file; symlinks: "-> target" and mtime; devices: major:minor; directories: "-", as
+// their times and sizes depend on the unpacker) and the xattrs, name=hex, but overlay's own
 // trusted.overlay.*. Two trees that list the same are the same to a container.
 
 }  // namespace ctrd::test

@@ -44,9 +44,9 @@ protected:
   std::unique_ptr<Child> lyingRegistry(const std::string& mode, int& port) {
     port = freePort();
     auto child = std::make_unique<Child>(
-        std::vector<std::string>{"/usr/bin/python3", sourcePath("tests/integration/lying-registry.py"),
-                                 std::to_string(port), mode, digest,
-                                 std::to_string(strlen(SECRET))},
+        std::vector<std::string>{
+            "/usr/bin/python3", sourcePath("tests/integration/lying-registry.py"),
+            std::to_string(port), mode, digest, std::to_string(strlen(SECRET))},
         scratch.path() + "/registry.log");
     EXPECT_TRUE(waitFor([&]() {
       return run({"/usr/bin/curl", "-s", "-o", "/dev/null",

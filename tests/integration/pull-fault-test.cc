@@ -126,7 +126,9 @@ protected:
     };
   }
   std::function<bool()> applying(const std::string& ns) {
-    return [this, ns]() { return ctr(ns, {"snapshots", "ls"}).out.find("extract-") != std::string::npos; };
+    return [this, ns]() {
+      return ctr(ns, {"snapshots", "ls"}).out.find("extract-") != std::string::npos;
+    };
   }
   std::function<bool()> committed(const std::string& ns) {
     return [this, ns]() {

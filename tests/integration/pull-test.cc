@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 #include "harness.h"
 #include "registry.h"
@@ -133,8 +133,9 @@ TEST_F(PullTest, OneLayerImagePullsUnpacksAndLists) {
 
   auto ls = ctr({"images", "ls"});
   ASSERT_EQ(ls.status, 0) << ls.err;
-  EXPECT_TRUE(std::regex_search(ls.out, std::regex(ref + " +application/vnd.oci.image.manifest.v1\\+json +" +
-                                                   digest + " +[0-9.]+ (KiB|MiB) +linux/amd64 +-")))
+  EXPECT_TRUE(std::regex_search(
+      ls.out, std::regex(ref + " +application/vnd.oci.image.manifest.v1\\+json +" + digest +
+                         " +[0-9.]+ (KiB|MiB) +linux/amd64 +-")))
       << ls.out;
   auto check = ctr({"images", "check"});
   EXPECT_NE(check.out.find("complete (3/3)"), std::string::npos) << check.out;
@@ -143,7 +144,9 @@ TEST_F(PullTest, OneLayerImagePullsUnpacksAndLists) {
   // The blobs carry containerd's labels: the manifest holds its config and layer, the layer
   // its diff ID, the config the unpacked snapshot.
   auto content = ctr({"content", "ls"});
-  EXPECT_EQ(count(content.out, "containerd.io/distribution.source." + registry.address() + "=busybox"), 3u)
+  EXPECT_EQ(
+      count(content.out, "containerd.io/distribution.source." + registry.address() + "=busybox"),
+      3u)
       << content.out;
   EXPECT_NE(content.out.find("containerd.io/gc.ref.content.l.0=sha256:"), std::string::npos);
   EXPECT_NE(content.out.find("containerd.io/uncompressed=sha256:"), std::string::npos);
@@ -254,7 +257,8 @@ TEST_F(PullTest, IndexPullsThePlatformAskedFor) {
   ASSERT_TRUE(registry.up());
   auto amd = registry.push({"busybox", "multi:amd64"});
   auto arm = registry.push({"busybox", "multi:arm64", "--platform", "linux/arm64/v8"});
-  auto index = registry.push({"index", "multi:latest", "--manifest", "amd64", "--manifest", "arm64"});
+  auto index =
+      registry.push({"index", "multi:latest", "--manifest", "amd64", "--manifest", "arm64"});
   auto ref = registry.address() + "/multi:latest";
 
   auto r = pull({ref});
@@ -406,7 +410,8 @@ TEST_F(PullTest, CorruptBlobIsRefusedAndNothingIsStored) {
   EXPECT_NE(r.err.find("unexpected commit digest"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("expected " + layer), std::string::npos) << r.err;
   EXPECT_EQ(ctr({"content", "ls", "-q"}).out.find(layer), std::string::npos);
-  EXPECT_EQ(ctr({"content", "active"}).out.find(layer), std::string::npos) << "the ingest is dropped";
+  EXPECT_EQ(ctr({"content", "active"}).out.find(layer), std::string::npos)
+      << "the ingest is dropped";
   EXPECT_EQ(ctr({"images", "ls", "-q"}).out, "");
   EXPECT_EQ(count(ctr({"snapshots", "ls"}).out, "sha256:"), 0u);
 }
@@ -448,7 +453,8 @@ TEST_F(PullTest, KilledRegistryThenThePullResumesWithARange) {
   ASSERT_EQ(r.status, 0) << r.err << daemon.log();
   std::smatch range;
   auto log = proxy->log();
-  ASSERT_TRUE(std::regex_search(log, range, std::regex("GET /v2/slow/blobs/" + layer + " bytes=([0-9]+)-")))
+  ASSERT_TRUE(
+      std::regex_search(log, range, std::regex("GET /v2/slow/blobs/" + layer + " bytes=([0-9]+)-")))
       << log;
   EXPECT_GT(std::stoll(range[1].str()), 2000000) << log;
   EXPECT_EQ(ctr({"content", "active"}).out.find("layer-"), std::string::npos);
@@ -471,7 +477,9 @@ TEST_F(PullTest, ClientKilledMidPullLosesNothing) {
   {
     Child puller({binPath("ctr"), "--address", daemon.socket(), "images", "pull", ref},
                  work.path() + "/pull.log");
-    ASSERT_TRUE(waitFor([&]() { return ctr({"content", "active"}).out.find("layer-") != std::string::npos; }));
+    ASSERT_TRUE(waitFor([&]() {
+      return ctr({"content", "active"}).out.find("layer-") != std::string::npos;
+    }));
     puller.stop(9);
   }
   auto r = pull({ref});
@@ -519,7 +527,8 @@ TEST_F(PullTest, ContentServiceKilledMidPullThenThePullResumes) {
   ASSERT_EQ(r.status, 0) << r.err << daemon.log();
   std::smatch range;
   auto log = proxy.log();
-  ASSERT_TRUE(std::regex_search(log, range, std::regex("GET /v2/crash/blobs/" + layer + " bytes=([0-9]+)-")))
+  ASSERT_TRUE(std::regex_search(log, range,
+                                std::regex("GET /v2/crash/blobs/" + layer + " bytes=([0-9]+)-")))
       << log;
   EXPECT_GT(std::stoll(range[1].str()), 2000000);
   mountImage(ref);
@@ -539,7 +548,8 @@ TEST_F(PullTest, ConcurrentPullsDownloadEachBlobOnce) {
   RegistryProxy proxy(registry.address(), {"--rate", "8000000"});
   ASSERT_TRUE(proxy.start());
   auto ref = proxy.address() + "/twice:1";
-  std::vector<std::string> argv = {binPath("ctr"), "--address", daemon.socket(), "images", "pull", ref};
+  std::vector<std::string> argv = {binPath("ctr"), "--address", daemon.socket(),
+                                   "images",       "pull",      ref};
   {
     Child first(argv, work.path() + "/first.log");
     Child second(argv, work.path() + "/second.log");
@@ -561,7 +571,8 @@ TEST_F(PullTest, TrickyImageUnpacksExactlyAsContainerdDoes) {
   // rootfs must match real containerd's unpack of the same image, for both snapshotters.
   std::string peer = sourcePath("../shared/peer");
   auto layersDir = work.path() + "/tricky";
-  auto made = run({"/bin/bash", sourcePath("tests/integration/make-peer-layers.sh"), "tricky", layersDir});
+  auto made =
+      run({"/bin/bash", sourcePath("tests/integration/make-peer-layers.sh"), "tricky", layersDir});
   if (made.status == 77) GTEST_SKIP() << made.err;
   ASSERT_EQ(made.status, 0) << made.err;
   Registry registry;

@@ -9,7 +9,8 @@ namespace ctrd::test {
 namespace {
 
 bool answers(const std::string& address, const std::string& user, bool tls) {
-  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"};
+  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-k",          "-o",
+                                   "/dev/null",     "-w", "%{http_code}"};
   if (!user.empty()) {
     argv.push_back("-u");
     argv.push_back(user);
@@ -48,23 +49,23 @@ Registry::Registry(const Options& options) : user_(options.user), tls_(options.t
   if (tls_) {
     // A CA of the test's own, and a certificate it signed for 127.0.0.1.
     auto d = dir_.path();
-    auto ca = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                   "-subj", "/CN=test CA", "-keyout", d + "/ca.key", "-out", d + "/ca.pem"});
+    auto ca = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                   "1", "-subj", "/CN=test CA", "-keyout", d + "/ca.key", "-out", d + "/ca.pem"});
     EXPECT_EQ(ca.status, 0) << ca.err;
     auto csr = run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
                     "/CN=127.0.0.1", "-keyout", d + "/key.pem", "-out", d + "/cert.csr"});
     EXPECT_EQ(csr.status, 0) << csr.err;
     std::ofstream(d + "/san.cnf") << "subjectAltName=IP:127.0.0.1\n";
-    auto cert = run({"/usr/bin/openssl", "x509", "-req", "-in", d + "/cert.csr", "-CA", d + "/ca.pem",
-                     "-CAkey", d + "/ca.key", "-CAcreateserial", "-days", "1", "-extfile",
-                     d + "/san.cnf", "-out", d + "/cert.pem"});
+    auto cert = run({"/usr/bin/openssl", "x509", "-req", "-in", d + "/cert.csr", "-CA",
+                     d + "/ca.pem", "-CAkey", d + "/ca.key", "-CAcreateserial", "-days", "1",
+                     "-extfile", d + "/san.cnf", "-out", d + "/cert.pem"});
     EXPECT_EQ(cert.status, 0) << cert.err;
     c << "  tls:\n    certificate: " << d << "/cert.pem\n    key: " << d << "/key.pem\n";
   }
   c.close();
-  child_ = std::make_unique<Child>(
-      std::vector<std::string>{"/usr/bin/docker-registry", "serve", config},
-      dir_.path() + "/registry.log");
+  child_ =
+      std::make_unique<Child>(std::vector<std::string>{"/usr/bin/docker-registry", "serve", config},
+                              dir_.path() + "/registry.log");
   up_ = waitFor([&]() { return answers(address_, user_, tls_); });
 }
 

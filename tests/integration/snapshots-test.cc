@@ -318,7 +318,7 @@ TEST_F(SnapshotsTest, ANativeCopyDoesNotStallOtherCalls) {
     // Once the copy is under way (its staging directory exists), ask for something else.
     ASSERT_TRUE(waitFor([&]() {
       return run({"/bin/sh", "-c", "ls " + daemon.root() + "/snapshots/native | grep -q new-copy"})
-                 .status == 0 ||
+                     .status == 0 ||
              !copy.running();
     }));
     auto info = daemon.ctr({"snapshots", "--snapshotter", "native", "info", "base"});

@@ -1,13 +1,13 @@
 // The layer applier in-process, on real directories, with layers made by Python's tarfile.
 #include <common/digest.h>
 #include <common/errors.h>
+#include <common/landlock.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <layer-applier.h>
 #include <layer-stream.h>
-#include <common/landlock.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
@@ -182,8 +182,9 @@ TEST_F(LayerApplierTest, HostileLayersAreRefusedOrContained) {
 TEST_F(LayerApplierTest, ACorruptSparseMapIsRefusedNotACrash) {
   // Found by the layer-apply fuzzer: libarchive fails with no message, and formatting its null
   // message crashed the process.
-  auto result = applyPath(CTRD_SOURCE_DIR "/tests/fuzz/corpus/fuzz-layer-apply/crash-null-archive-error",
-                          "application/vnd.oci.image.layer.v1.tar", WhiteoutStyle::OVERLAY);
+  auto result =
+      applyPath(CTRD_SOURCE_DIR "/tests/fuzz/corpus/fuzz-layer-apply/crash-null-archive-error",
+                "application/vnd.oci.image.layer.v1.tar", WhiteoutStyle::OVERLAY);
   ASSERT_TRUE(result.error != nullptr);
   EXPECT_EQ(errorKind(KJ_ASSERT_NONNULL(result.error)), ErrorKind::INVALID_ARGUMENT);
 }
@@ -259,8 +260,7 @@ TEST_F(LayerApplierTest, NamesSwappedForSymlinksMidApplyChangeNothingOutside) {
           auto* event = reinterpret_cast<struct inotify_event*>(buf + at);
           at += sizeof(*event) + event->len;
           if (event->len == 0 || event->name[0] == 0) continue;
-          if (unlinkat(dir, event->name, 0) == 0 ||
-              unlinkat(dir, event->name, AT_REMOVEDIR) == 0) {
+          if (unlinkat(dir, event->name, 0) == 0 || unlinkat(dir, event->name, AT_REMOVEDIR) == 0) {
             symlinkat(canary.c_str(), dir, event->name);
           }
         }
@@ -305,7 +305,8 @@ TEST_F(LayerApplierTest, UnderLandlockAnApplyReachesNothingButItsTrees) {
     if (open("/etc/passwd", O_RDONLY) >= 0 || errno != EACCES) failures += "read /etc; ";
     // And the apply itself works within.
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  LayerStream stream(layer, Compression::NONE, "application/vnd.oci.image.layer.v1.tar");
+                  LayerStream stream(layer, Compression::NONE,
+                                     "application/vnd.oci.image.layer.v1.tar");
                   LayerApplier applier(dir, kj::arrayPtr(&parent, 1), WhiteoutStyle::OVERLAY);
                   applier.apply(stream);
                 })) {

@@ -68,8 +68,9 @@ TEST(Filters, CatastrophicPatternsMatchInLinearTime) {
 
 TEST(Filters, MalformedFiltersAreInvalidArguments) {
   auto tooLong = kj::str("digest~=", kj::repeat('a', 1025));
-  for (kj::StringPtr bad : std::initializer_list<kj::StringPtr>{"labels.\"open", "digest~=(", "=x", "digest==a,", "a b",
-                            "digest~=a{1001}", tooLong.asPtr()}) {
+  for (kj::StringPtr bad :
+       std::initializer_list<kj::StringPtr>{"labels.\"open", "digest~=(", "=x", "digest==a,", "a b",
+                                            "digest~=a{1001}", tooLong.asPtr()}) {
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { Filter::parse(kj::arrayPtr(&bad, 1)); })) {
       EXPECT_EQ(errorKind(*e), ErrorKind::INVALID_ARGUMENT) << bad.cStr();
     } else {
