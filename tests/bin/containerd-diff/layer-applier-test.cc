@@ -99,7 +99,7 @@ protected:
 TEST_F(LayerApplierTest, HostileLayersAreRefusedOrContained) {
   // Refused (as invalid, naming the entry, or by a kernel limit), or applied with everything kept
   // inside: in no case does anything outside the target change.
-  enum Outcome { INVALID, REFUSED, CONTAINED };
+  enum Outcome { INVALID, REFUSED, CONTAINED, EITHER };
   struct Case {
     const char* name;
     Outcome outcome;
@@ -133,6 +133,9 @@ TEST_F(LayerApplierTest, HostileLayersAreRefusedOrContained) {
       {"hostile-huge-size.tar", REFUSED},
       {"hostile-not-a-tar.tar", REFUSED},
       {"hostile-gzip-bomb-truncated.tar.gz", REFUSED},
+      {"hostile-sparse-beyond-size.tar", EITHER},
+      {"hostile-sparse-offset-overflow.tar", EITHER},
+      {"hostile-sparse-overlapping.tar", EITHER},
       {"hostile-opaque-through-symlink.tar", CONTAINED},
       {"hostile-device-through-symlink.tar", CONTAINED},
       {"hostile-fifo-through-symlink.tar", CONTAINED},
@@ -157,7 +160,9 @@ TEST_F(LayerApplierTest, HostileLayersAreRefusedOrContained) {
     mkdir(target.c_str(), 0755);
     auto before = test::listTree(scratch.path(), target);
     auto result = apply(c.name);
-    if (c.outcome != CONTAINED) {
+    if (c.outcome == EITHER) {
+      // libarchive may accept the map; what matters is that nothing lands outside.
+    } else if (c.outcome != CONTAINED) {
       EXPECT_TRUE(result.error != nullptr) << "applied";
       KJ_IF_MAYBE(e, result.error) {
         if (c.outcome == INVALID) {

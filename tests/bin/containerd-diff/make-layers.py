@@ -90,6 +90,18 @@ with open(os.path.join(out, "hostile-not-a-tar.tar"), "wb") as f:
     f.write(b"this is not a tar archive, not at all" * 40)
 with open(os.path.join(out, "hostile-gzip-bomb-truncated.tar.gz"), "wb") as f:
     f.write(gzip.compress(b"\0" * (16 << 20))[:4096])
+# Sparse maps that lie (PAX sparse 0.1): a block far past the file's size, one at the edge of
+# 64-bit offsets, blocks that overlap.
+def sparse(name, size, blocks):
+    data = b"".join(b"s" * n for _, n in blocks)
+    info, _ = entry(name, data=data)
+    info.pax_headers = {"GNU.sparse.size": str(size), "GNU.sparse.numblocks": str(len(blocks)),
+                        "GNU.sparse.map": ",".join("%d,%d" % b for b in blocks)}
+    return info, data
+write("hostile-sparse-beyond-size", [sparse("s", 10, [(1 << 40, 4)])])
+write("hostile-sparse-offset-overflow", [sparse("s", 10, [((1 << 63) - 2, 4)])])
+write("hostile-sparse-overlapping", [sparse("s", 64, [(0, 32), (16, 32)])])
+
 # Contained: these apply, but nothing outside the target may change.
 write("hostile-opaque-through-symlink", [entry("evil", tarfile.SYMTYPE, linkname="../outside"),
                                          entry("evil/.wh..wh..opq")])
