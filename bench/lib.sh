@@ -49,3 +49,12 @@ start_peer() {
 }
 theirs() { /usr/bin/ctr --address "$CTRD_SOCK" "$@"; }
 no_peer() { echo "containerd (peer): not installed here; ../shared/peer/install-deps.sh installs it"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Debian's docker-registry on a free 127.0.0.1 port, stored in the scratch root; sets $registry
+# and $registry_pid (stopped with the rest at exit).
+start_registry() {
+  registry=127.0.0.1:$(free_port)
+  registry_pid=$("$top/scripts/start-registry.sh" "$registry" "$scratch/registry")
+  trap 'kill $registry_pid 2>/dev/null; cleanup' EXIT
+}

@@ -9,10 +9,8 @@
 set -euo pipefail
 TRIALS=${1:-100}
 . "$(dirname "$0")/lib.sh"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-registry=127.0.0.1:$port
-registry_pid=$("$top/scripts/start-registry.sh" "$registry" "$scratch/registry")
-proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_registry
+proxy_port=$(free_port)
 python3 "$top/tests/integration/registry-proxy.py" --port "$proxy_port" --upstream "$registry" \
   --rate 12000000 2>/dev/null &
 proxy_pid=$!

@@ -7,10 +7,7 @@
 set -euo pipefail
 RUNS=${1:-3}
 . "$(dirname "$0")/lib.sh"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-registry=127.0.0.1:$port
-registry_pid=$("$top/scripts/start-registry.sh" "$registry" "$scratch/registry")
-trap 'kill $registry_pid 2>/dev/null; cleanup' EXIT
+start_registry
 
 "$top/scripts/push-image.py" busybox "$registry/busybox:latest" >/dev/null
 bash "$top/tests/integration/make-peer-layers.sh" big "$scratch/big"
