@@ -30,7 +30,3 @@ struct Mount {
   options @3 :List(Text);
 }
 
-struct Timestamp {
-  # Nanoseconds since the Unix epoch.
-  nanoseconds @0 :Int64;
-}
