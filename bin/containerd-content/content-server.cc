@@ -2,6 +2,7 @@
 
 #include <common/errors.h>
 #include <common/log.h>
+#include <common/rpc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <kj/debug.h>
@@ -136,19 +137,10 @@ public:
 
   kj::Promise<void> copyFrom(CopyFromContext context) override {
     requireIdle();
-    return context.getParams().getSource().getFd().then(
-        [this, context](kj::Maybe<int> maybeFd) mutable -> kj::Promise<void> {
-          int received = -1;
-          KJ_IF_MAYBE(fd, maybeFd) {
-            received = *fd;
-          }
-          if (received < 0) {
-            return makeError(ErrorKind::INVALID_ARGUMENT,
-                             "copyFrom: the source carries no file descriptor");
-          }
+    return receiveFd(context.getParams().getSource(), "copyFrom: the source")
+        .then([this, context](kj::AutoCloseFd received) mutable -> kj::Promise<void> {
           requireIdle();
-          int fd;
-          KJ_SYSCALL(fd = fcntl(received, F_DUPFD_CLOEXEC, 3));
+          int fd = received.release();
           auto paf = kj::newPromiseAndCrossThreadFulfiller<int64_t>();
           // Reading, hashing and writing run on their own thread so that this process keeps
           // answering other calls (status, other writers, reads) while a large blob streams in.

@@ -3,6 +3,7 @@
 #include <common/errors.h>
 #include <common/landlock.h>
 #include <common/log.h>
+#include <common/rpc.h>
 #include <common/worker.h>
 #include <fcntl.h>
 #include <kj/debug.h>
@@ -19,14 +20,8 @@ namespace ctrd {
 namespace {
 
 kj::Promise<int> requireFd(capnp::Capability::Client cap, kj::StringPtr what) {
-  return cap.getFd().then([what = kj::str(what)](kj::Maybe<int> fd) -> int {
-    KJ_IF_MAYBE(f, fd) {
-      int mine;
-      KJ_SYSCALL(mine = fcntl(*f, F_DUPFD_CLOEXEC, 3));
-      return mine;
-    }
-    throwError(ErrorKind::INVALID_ARGUMENT, kj::str(what, " carries no file descriptor"));
-  });
+  // Released to a raw fd: the callers gather several and own them together.
+  return receiveFd(kj::mv(cap), what).then([](kj::AutoCloseFd fd) { return fd.release(); });
 }
 
 class FileSource final : public schema::Source::Server {

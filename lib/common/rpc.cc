@@ -1,7 +1,9 @@
 #include "rpc.h"
 
+#include <fcntl.h>
 #include <kj/debug.h>
 
+#include "errors.h"
 #include "log.h"
 #include "socket.h"
 
@@ -60,6 +62,17 @@ kj::Own<RpcClient> connectRpc(kj::LowLevelAsyncIoProvider& io, kj::StringPtr pat
   auto fd = connectUnix(path);
   return kj::heap<RpcClient>(
       io.wrapUnixSocketFd(fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP));
+}
+
+kj::Promise<kj::AutoCloseFd> receiveFd(capnp::Capability::Client cap, kj::StringPtr what) {
+  return cap.getFd().then([what = kj::str(what)](kj::Maybe<int> fd) -> kj::AutoCloseFd {
+    KJ_IF_MAYBE(f, fd) {
+      int mine;
+      KJ_SYSCALL(mine = fcntl(*f, F_DUPFD_CLOEXEC, 3));
+      return kj::AutoCloseFd(mine);
+    }
+    throwError(ErrorKind::INVALID_ARGUMENT, kj::str(what, " carries no file descriptor"));
+  });
 }
 
 }  // namespace ctrd

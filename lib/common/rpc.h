@@ -5,6 +5,7 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/function.h>
+#include <kj/io.h>
 
 namespace ctrd {
 
@@ -51,5 +52,10 @@ private:
 
 kj::Own<RpcClient> connectRpc(kj::LowLevelAsyncIoProvider& io, kj::StringPtr path);
 // Dials `path` (blocking; unix connects complete at once) and wraps it.
+
+kj::Promise<kj::AutoCloseFd> receiveFd(capnp::Capability::Client cap, kj::StringPtr what);
+// The fd a capability carries (a directory, a blob, a caller's source), as a descriptor of our
+// own: duplicated close-on-exec, since the one the RPC layer holds goes with the message.
+// `invalid argument: <what> carries no file descriptor` when it has none (not local, or none).
 
 }  // namespace ctrd
