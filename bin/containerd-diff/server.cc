@@ -19,11 +19,6 @@
 namespace ctrd {
 namespace {
 
-kj::Promise<int> requireFd(capnp::Capability::Client cap, kj::StringPtr what) {
-  // Released to a raw fd: the callers gather several and own them together.
-  return receiveFd(kj::mv(cap), what).then([](kj::AutoCloseFd fd) { return fd.release(); });
-}
-
 class FileSource final : public schema::Source::Server {
   // The computed layer, for the content service to read by fd.
 public:
@@ -37,9 +32,10 @@ private:
 void confine(kj::ArrayPtr<const LandlockTree> trees) {
   if (!confineThread(trees)) {
     // Older kernels: the openat2 discipline and the empty root still hold.
-    static bool warned = false;
-    if (!warned) logWarn("this kernel has no Landlock: applies are not confined per thread");
-    warned = true;
+    static std::atomic<bool> warned{false};  // confine() runs on many threads
+    if (!warned.exchange(true)) {
+      logWarn("this kernel has no Landlock: applies are not confined per thread");
+    }
   }
 }
 
@@ -52,17 +48,7 @@ DifferServer::DifferServer()
 template <typename T, typename Func>
 kj::Promise<T> DifferServer::onConfinedWorker(Func&& func) {
   // A slot among `workers`, then a new thread (so its Landlock rules die with it).
-  return workers.acquire()
-      .then([func = kj::fwd<Func>(func)]() mutable { return onWorker<T>(kj::mv(func)); })
-      .then(
-          [this](T&& result) {
-            workers.release();
-            return kj::mv(result);
-          },
-          [this](kj::Exception&& e) -> T {
-            workers.release();
-            kj::throwFatalException(kj::mv(e));
-          });
+  return workers.run([func = kj::fwd<Func>(func)]() mutable { return onWorker<T>(kj::mv(func)); });
 }
 
 kj::Promise<void> DifferServer::diff(DiffContext context) {
@@ -72,17 +58,14 @@ kj::Promise<void> DifferServer::diff(DiffContext context) {
                                                : "application/vnd.oci.image.layer.v1.tar+gzip"_kj);
   auto compression = compressionForMediaType(mediaType);
   bool overlay = params.getWhiteouts() == schema::Differ::Whiteouts::OVERLAY;
-  auto upper = requireFd(params.getUpper(), "the upper directory");
-  kj::Promise<int> lower = overlay || !params.hasLower()
-                               ? kj::Promise<int>(-1)
-                               : requireFd(params.getLower(), "the lower directory");
-  return upper
-      .then([lower = kj::mv(lower)](int u) mutable {
-        return lower.then([u](int l) { return kj::tuple(u, l); });
-      })
-      .then([this, overlay, compression](kj::Tuple<int, int> fds) mutable {
-        kj::AutoCloseFd upperFd(kj::get<0>(fds));
-        kj::AutoCloseFd lowerFd(kj::get<1>(fds) >= 0 ? kj::get<1>(fds) : -1);
+  auto fds = kj::heapArrayBuilder<kj::Promise<kj::AutoCloseFd>>(2);
+  fds.add(receiveFd(params.getUpper(), "the upper directory"));
+  fds.add(overlay || !params.hasLower() ? kj::Promise<kj::AutoCloseFd>(kj::AutoCloseFd())
+                                        : receiveFd(params.getLower(), "the lower directory"));
+  return kj::joinPromises(fds.finish())
+      .then([this, overlay, compression](kj::Array<kj::AutoCloseFd> received) mutable {
+        auto upperFd = kj::mv(received[0]);
+        auto lowerFd = kj::mv(received[1]);  // -1: none
         // Building a whole layer takes long: off the event loop, reading only what it was handed.
         return onConfinedWorker<ComputedLayer>(
             [overlay, compression, upperFd = kj::mv(upperFd),
@@ -118,14 +101,6 @@ kj::Promise<void> DifferServer::diff(DiffContext context) {
 
 namespace {
 
-kj::Promise<kj::Array<kj::AutoCloseFd>> receiveFds(kj::Vector<kj::Promise<int>> fds) {
-  return kj::joinPromises(fds.releaseAsArray()).then([](kj::Array<int> received) {
-    return KJ_MAP(fd, received) {
-      return kj::AutoCloseFd(fd);
-    };
-  });
-}
-
 kj::Array<int> rawFds(kj::ArrayPtr<const kj::AutoCloseFd> fds) {
   return KJ_MAP(fd, fds)->int {
     return fd.get();
@@ -151,14 +126,14 @@ struct Applied {
 
 kj::Promise<void> DifferServer::apply(ApplyContext context) {
   auto params = context.getParams();
-  kj::Vector<kj::Promise<int>> fds;
-  fds.add(requireFd(params.getBlob(), "the layer"));
-  fds.add(requireFd(params.getTarget(), "the target directory"));
-  for (auto p : params.getParents()) fds.add(requireFd(p, "a parent directory"));
+  kj::Vector<kj::Promise<kj::AutoCloseFd>> fds;
+  fds.add(receiveFd(params.getBlob(), "the layer"));
+  fds.add(receiveFd(params.getTarget(), "the target directory"));
+  for (auto p : params.getParents()) fds.add(receiveFd(p, "a parent directory"));
   auto mediaType = kj::str(params.getLayer().getMediaType());
   auto style = params.getWhiteouts() == schema::Differ::Whiteouts::OVERLAY ? WhiteoutStyle::OVERLAY
                                                                            : WhiteoutStyle::DELETE;
-  return receiveFds(kj::mv(fds))
+  return kj::joinPromises(fds.releaseAsArray())
       .then([this, style, mediaType = kj::mv(mediaType)](kj::Array<kj::AutoCloseFd> owned) mutable {
         // Inflating and writing run on a thread of their own, so that layers of a pull apply in
         // parallel and this process keeps answering meanwhile.
@@ -190,13 +165,13 @@ kj::Promise<void> DifferServer::apply(ApplyContext context) {
 
 kj::Promise<void> DifferServer::inherit(InheritContext context) {
   auto params = context.getParams();
-  kj::Vector<kj::Promise<int>> fds;
-  fds.add(requireFd(params.getTarget(), "the target directory"));
-  for (auto p : params.getParents()) fds.add(requireFd(p, "a parent directory"));
+  kj::Vector<kj::Promise<kj::AutoCloseFd>> fds;
+  fds.add(receiveFd(params.getTarget(), "the target directory"));
+  for (auto p : params.getParents()) fds.add(receiveFd(p, "a parent directory"));
   auto paths = KJ_MAP(p, params.getPaths()) {
     return kj::str(p);
   };
-  return receiveFds(kj::mv(fds))
+  return kj::joinPromises(fds.releaseAsArray())
       .then([this, paths = kj::mv(paths)](kj::Array<kj::AutoCloseFd> owned) mutable {
         return onConfinedWorker<bool>(
             [this, paths = kj::mv(paths), owned = kj::mv(owned)](std::atomic<bool>&) {

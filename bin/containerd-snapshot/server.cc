@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <thread>
+
 namespace ctrd {
 
 void fillMounts(capnp::List<schema::Mount>::Builder out, kj::ArrayPtr<const MountSpec> mounts) {
@@ -42,7 +44,8 @@ private:
 
 class SnapshotsServer final : public schema::Snapshots::Server {
 public:
-  explicit SnapshotsServer(Snapshotter& snapshotter) : s(snapshotter) {}
+  SnapshotsServer(Snapshotter& snapshotter, Semaphore& workers)
+      : s(snapshotter), workers(workers) {}
 
   kj::Promise<void> prepare(PrepareContext context) override {
     auto p = context.getParams();
@@ -64,10 +67,13 @@ public:
     // A committed snapshot is trusted by every later pull: its files reach the disk before its
     // record says so (a power cut must not leave a committed chain ID of truncated files).
     // syncfs and measuring walk the whole tree: off the event loop.
-    return onWorker<DiskUsage>([fs = kj::mv(fs)](std::atomic<bool>&) {
-             KJ_SYSCALL(syncfs(fs));
-             return diskUsage(fs);
-           })
+    return workers
+        .run([fs = kj::mv(fs)]() mutable {
+          return onWorker<DiskUsage>([fs = kj::mv(fs)](std::atomic<bool>&) {
+            KJ_SYSCALL(syncfs(fs));
+            return diskUsage(fs);
+          });
+        })
         .then([this, context](DiskUsage usage) mutable {
           auto p = context.getParams();
           s.commit(p.getName(), p.getKey(), readLabels(p.getLabels()), usage);
@@ -137,6 +143,7 @@ public:
 
 private:
   Snapshotter& s;
+  Semaphore& workers;
 
   template <typename Results>
   kj::Promise<void> prepareAs(kj::StringPtr key, kj::StringPtr parent,
@@ -144,9 +151,12 @@ private:
                               Results results) {
     // native copies the parent's whole tree: that runs on a worker, the record after it.
     KJ_IF_MAYBE(source, s.copySource(parent)) {
-      return onWorker<kj::String>([this, source = kj::mv(*source)](std::atomic<bool>&) {
-               return s.stageCopy(source);
-             })
+      return workers
+          .run([this, source = kj::mv(*source)]() mutable {
+            return onWorker<kj::String>([this, source = kj::mv(source)](std::atomic<bool>&) {
+              return s.stageCopy(source);
+            });
+          })
           .then([this, key = kj::str(key), parent = kj::str(parent), labels = readLabels(labelList),
                  kind, results](kj::String staged) mutable {
             KJ_ON_SCOPE_FAILURE(removeTree(s.directory(), staged));
@@ -173,13 +183,14 @@ kj::Own<Snapshotter> openSnapshotter(SnapshotDriver driver, int root, kj::String
 SnapshotStoreServer::SnapshotStoreServer(kj::AutoCloseFd root, kj::StringPtr rootPath)
     : ServiceInfoServer(profileFor(ServiceKind::SNAPSHOT)),
       overlay(openSnapshotter(SnapshotDriver::OVERLAY, root, rootPath, "overlayfs")),
-      native(openSnapshotter(SnapshotDriver::NATIVE, root, rootPath, "native")) {}
+      native(openSnapshotter(SnapshotDriver::NATIVE, root, rootPath, "native")),
+      workers(kj::max(4u, 2 * std::thread::hardware_concurrency())) {}
 
 kj::Promise<void> SnapshotStoreServer::snapshotter(SnapshotterContext context) {
   auto name = context.getParams().getName();
   Snapshotter* s = name == "overlayfs" ? overlay.get() : name == "native" ? native.get() : nullptr;
   if (s == nullptr) throwError(ErrorKind::NOT_FOUND, kj::str("snapshotter \"", name, "\""));
-  context.getResults().setSnapshots(kj::heap<SnapshotsServer>(*s));
+  context.getResults().setSnapshots(kj::heap<SnapshotsServer>(*s, workers));
   return kj::READY_NOW;
 }
 

@@ -1,6 +1,7 @@
 // containerd-snapshot's RPC face: the SnapshotStore and one Snapshots per snapshotter.
 #pragma once
 
+#include <common/semaphore.h>
 #include <common/service-main.h>
 #include <schema/snapshots.capnp.h>
 
@@ -18,6 +19,7 @@ public:
 private:
   kj::Own<Snapshotter> overlay;
   kj::Own<Snapshotter> native;
+  Semaphore workers;  // tree copies and walks on threads of their own, at most 2 per core
 };
 
 void fillMounts(capnp::List<schema::Mount>::Builder out, kj::ArrayPtr<const MountSpec> mounts);

@@ -94,7 +94,7 @@ public:
       : backends(backends),
         ns(kj::str(ns)),
         content(backends.service(ServiceKind::CONTENT).client<schema::ContentStore>()),
-        downloads(DEFAULT_DOWNLOADS) {
+        downloads(downloadSlots(context)) {
     auto params = context.getParams();
     auto options = params.getOptions();
     reference = oci::parseReference(params.getRef());
@@ -105,9 +105,6 @@ public:
     unpack = options.getUnpack();
     snapshotter =
         kj::str(options.getSnapshotter().size() > 0 ? options.getSnapshotter() : "overlayfs"_kj);
-    if (options.getMaxConcurrentDownloads() > 0) {
-      downloads = Semaphore(options.getMaxConcurrentDownloads());
-    }
     if (params.hasProgress()) progress = params.getProgress();
     auto req = content.registryRequest();
     req.setReference(name);
@@ -168,6 +165,11 @@ public:
   }
 
 private:
+  static size_t downloadSlots(PullCallContext& context) {
+    auto n = context.getParams().getOptions().getMaxConcurrentDownloads();
+    return n > 0 ? n : DEFAULT_DOWNLOADS;
+  }
+
   struct Item {
     kj::String ref;
     schema::ProgressItem::Status status;
@@ -286,21 +288,15 @@ private:
     // one of its own rather than join one that is failing.
     auto key = kj::str("fetch/", backends.service(ServiceKind::CONTENT).generation(), "/", ns, "/",
                        d.digest);
-    return downloads.acquire()
-        .then([this, at, work = kj::mv(work), key = kj::mv(key)]() mutable {
+    return downloads
+        .run([this, at, work = kj::mv(work), key = kj::mv(key)]() mutable {
           items[at].status = schema::ProgressItem::Status::DOWNLOADING;
           return backends.inflight.once(kj::mv(key), kj::mv(work));
         })
-        .then(
-            [this, at]() {
-              downloads.release();
-              items[at].status = schema::ProgressItem::Status::DONE;
-              items[at].offset = items[at].total;
-            },
-            [this](kj::Exception&& e) {
-              downloads.release();
-              kj::throwFatalException(kj::mv(e));
-            });
+        .then([this, at]() {
+          items[at].status = schema::ProgressItem::Status::DONE;
+          items[at].offset = items[at].total;
+        });
   }
 
   kj::Promise<capnp::Response<schema::ContentStore::ParseResults>> parse(const Desc& d) {
@@ -511,14 +507,8 @@ private:
           if (exists) return kj::READY_NOW;  // unpacked already: it and all below are there
           if (r.startedAt == 0) r.startedAt = nowNanos();
           s.key = kj::str("extract-", nowNanos(), "-", s.id);
-          auto applied = applies.acquire().then([this, &s, parallel]() {
-            return applyInto(s, parallel ? ""_kj : s.parent.asPtr())
-                .then([this]() { applies.release(); },
-                      [this](kj::Exception&& e) {
-                        applies.release();
-                        kj::throwFatalException(kj::mv(e));
-                      });
-          });
+          auto applied = applies.run(
+              [this, &s, parallel]() { return applyInto(s, parallel ? ""_kj : s.parent.asPtr()); });
           return applied
               .then([committedBelow = kj::mv(committedBelow)]() mutable {
                 return kj::mv(committedBelow);
