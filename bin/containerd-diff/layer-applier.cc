@@ -50,8 +50,8 @@ bool isOverlayControlXattr(kj::StringPtr name) {
   return name.startsWith("user.overlay.") || name.startsWith("trusted.");
 }
 
-constexpr size_t MAX_CACHED_DIRS =
-    512;  // well under any RLIMIT_NOFILE, with room for parallel applies
+// Well under any RLIMIT_NOFILE, with room for parallel applies.
+constexpr size_t MAX_CACHED_DIRS = 512;
 
 [[noreturn]] void refuse(kj::StringPtr entry, kj::StringPtr why) {
   throwError(ErrorKind::INVALID_ARGUMENT, kj::str("layer entry \"", entry, "\": ", why));
