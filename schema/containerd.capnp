@@ -5,6 +5,7 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("ctrd::schema");
 
 using Service = import "service.capnp";
+using Types = import "types.capnp";
 using Content = import "content.capnp".Content;
 using Snapshots = import "snapshots.capnp".Snapshots;
 using Images = import "images.capnp".Images;
@@ -56,6 +57,20 @@ interface Namespace {
   name @7 () -> (name :Text);
 }
 
+struct NamespaceInfo {
+  name @0 :Text;
+  labels @1 :List(Types.Label);
+  # `containerd.io/defaults/snapshotter` and `containerd.io/defaults/runtime` set the namespace's
+  # defaults.
+}
+
 interface Namespaces {
-  # Create, list, label and remove namespaces.
+  # Create, list, label and remove namespaces. A namespace also comes into being on first use.
+  get @0 (name :Text) -> (namespace :NamespaceInfo);
+  list @1 (filters :List(Text)) -> (namespaces :List(NamespaceInfo));
+  create @2 (namespace :NamespaceInfo) -> (namespace :NamespaceInfo);
+  update @3 (namespace :NamespaceInfo, fieldpaths :List(Text)) -> (namespace :NamespaceInfo);
+  delete @4 (name :Text);
+  # `failed precondition` naming what remains (images, blobs, snapshots, containers, leases)
+  # unless the namespace is empty.
 }

@@ -85,12 +85,7 @@ interface ContentStore extends(Service.Service) {
   abort @6 (ref :Text);
   writer @7 (ref :Text, expectedDigest :Text, expectedSize :Int64) -> (writer :Writer);
 
-  registry @8 (reference :Text, config :Distribution.ResolverConfig)
-      -> (registry :Distribution.Registry);
-  # The repository `reference` names, reached as `config` says. Fails with `invalid argument`
-  # for a malformed reference.
-
-  parse @9 (digest :Text, mediaType :Text) -> (document :Distribution.ImageDocument);
-  # A stored index, manifest or config (as `mediaType` says), parsed here so that no other
-  # process parses registry data. Size- and nesting-capped; schema 1 is `not implemented`.
+  distribution @8 () -> (distribution :Distribution.Distribution);
+  # Registries and image documents: served by the same process, which alone speaks HTTP and
+  # parses JSON, but a contract of their own.
 }

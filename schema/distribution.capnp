@@ -40,12 +40,33 @@ interface Registry {
   resolve @0 () -> (name :Text, descriptor :Types.Descriptor);
   # `name` is the normalized reference; the descriptor is the manifest or index it points at.
 
-  fetch @1 (descriptor :Types.Descriptor, ref :Text) -> (size :Int64, existed :Bool);
-  # Downloads a manifest, index, config or layer into the ingest `ref`, hashing while it
-  # streams; resumes a partial ingest with a Range request; retries 5xx answers, resets and
-  # timeouts with backoff. Commits only when the size and digest match the descriptor: on a
-  # mismatch the ingest is dropped and nothing is stored. The bytes are downloaded and verified even
-  # when the store has the blob already (for another namespace); `existed` then says so.
+  fetch @1 (descriptor :Types.Descriptor, owner :Text, progress :FetchProgress)
+      -> (size :Int64, existed :Bool);
+  # Downloads a manifest, index, config or layer into the blob store, hashing while it streams,
+  # through an ingest of `owner`'s (a namespace; the content service names the ingest, and a
+  # second fetch of the same blob for the same owner resumes it with a Range request). Retries
+  # 5xx answers, resets and timeouts with backoff. Commits only when the size and digest match
+  # the descriptor: on a mismatch the ingest is dropped and nothing is stored. The bytes are
+  # downloaded and verified even when the store has the blob already (for another namespace);
+  # `existed` then says so. `progress` (may be null) hears how far the download is, at most
+  # every 100 ms while bytes arrive.
+}
+
+interface FetchProgress {
+  # The fetching caller's: how many bytes of the blob are on disk.
+  update @0 (offset :Int64);
+}
+
+interface Distribution {
+  # What containerd-content serves besides blobs: registries, and the image documents they
+  # sent, parsed here so that no other process parses registry data.
+  registry @0 (reference :Text, config :ResolverConfig) -> (registry :Registry);
+  # The repository `reference` names, reached as `config` says. Fails with `invalid argument`
+  # for a malformed reference.
+
+  parse @1 (digest :Text, mediaType :Text) -> (document :ImageDocument);
+  # A stored index, manifest or config (as `mediaType` says). Size- and nesting-capped; schema 1
+  # is `not implemented`.
 }
 
 struct Index {

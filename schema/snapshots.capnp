@@ -33,6 +33,15 @@ interface Directory {
   # An O_DIRECTORY file descriptor (the capability carries it).
 }
 
+struct Traits {
+  layered @0 :Bool;
+  # The writable directory of an active snapshot holds only its changes over its parents (an
+  # overlay upper directory): whiteouts are overlayfs's marks, and a layer may be applied into
+  # an empty snapshot and put onto its parents afterwards (`rebase`), so layers apply in
+  # parallel. False: each snapshot starts as a full copy of its parent (native): whiteouts
+  # delete, and layers apply in order.
+}
+
 interface Snapshots {
   # One snapshotter. Through the public API it is bound to a namespace: keys of different
   # namespaces never meet, and two namespaces may use the same key.
@@ -53,9 +62,11 @@ interface Snapshots {
   # mounting, and read-only directories of its parents, newest first.
 
   rebase @11 (key :Text, parent :Text);
-  # Puts the active snapshot `key` onto the committed snapshot `parent` (overlayfs only: an upper
+  # Puts the active snapshot `key` onto the committed snapshot `parent` (layered only: an upper
   # directory does not depend on what lies below it). Lets a pull apply layers in parallel, each
   # into its own directory, and stack them in order afterwards.
+
+  traits @12 () -> (traits :Traits);
 }
 
 interface SnapshotStore extends(Service.Service) {

@@ -1,10 +1,74 @@
 @0x98eae07ad2856239;
-# Running containers, bound to one namespace.
+# Running containers, bound to one namespace: a task is a container's init process (and the
+# processes executed in it), each container's run by a containerd-shim of its own.
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("ctrd::schema");
 
+using Types = import "types.capnp";
+
+enum TaskStatus {
+  unknown @0;
+  created @1;
+  running @2;
+  stopped @3;
+  paused @4;
+  pausing @5;
+}
+
+struct Process {
+  containerId @0 :Text;
+  execId @1 :Text;          # empty for the init process
+  pid @2 :UInt32;
+  status @3 :TaskStatus;
+  terminal @4 :Bool;
+  exitStatus @5 :UInt32;
+  exitedAt @6 :Int64;       # nanoseconds since the epoch; 0 while it runs
+}
+
+struct Exit {
+  status @0 :UInt32;        # the exit code, or 128 + the signal that killed it
+  exitedAt @1 :Int64;
+}
+
+struct Stdio {
+  # Where a process's standard streams go: FIFO paths the caller made, or empty for none.
+  stdin @0 :Text;
+  stdout @1 :Text;
+  stderr @2 :Text;
+  terminal @3 :Bool;
+}
+
+struct ProcessSpec {
+  # An exec'd process: the OCI runtime spec's `process` object, JSON.
+  json @0 :Data;
+}
+
 interface Tasks {
-  # Its methods arrive with the issue that builds this service; until then the daemon answers
-  # calls for it with a `not implemented` error.
+  create @0 (containerId :Text, stdio :Stdio, checkpoint :Types.Descriptor,
+             rootfs :List(Types.Mount)) -> (pid :UInt32);
+  # Starts the container's shim and `runc create`. The root filesystem is the container's
+  # snapshot's mounts (or `rootfs` when given). `checkpoint` (empty digest for none) restores.
+  start @1 (containerId :Text, execId :Text) -> (pid :UInt32);
+  delete @2 (containerId :Text, execId :Text) -> (exit :Exit, pid :UInt32);
+  # A stopped task (or exec) only; the shim exits with its task.
+  get @3 (containerId :Text, execId :Text) -> (process :Process);
+  list @4 (filters :List(Text)) -> (tasks :List(Process));
+  kill @5 (containerId :Text, execId :Text, signal :UInt32, all :Bool);
+  exec @6 (containerId :Text, execId :Text, stdio :Stdio, spec :ProcessSpec);
+  resizePty @7 (containerId :Text, execId :Text, width :UInt32, height :UInt32);
+  closeIo @8 (containerId :Text, execId :Text);
+  # Closes the process's stdin.
+  pause @9 (containerId :Text);
+  resume @10 (containerId :Text);
+  pids @11 (containerId :Text) -> (pids :List(UInt32));
+  update @12 (containerId :Text, resources :Data);
+  # The OCI spec's linux.resources object, JSON.
+  wait @13 (containerId :Text, execId :Text) -> (exit :Exit);
+  # Returns when the process exits (at once if it has). Call it before start, or a process that
+  # exits at once is missed.
+  checkpoint @14 (containerId :Text, exit :Bool) -> (descriptors :List(Types.Descriptor));
+  # CRIU's image of the task, stored in the namespace's content store.
+  metrics @15 (containerId :Text) -> (json :Data);
+  # The cgroup's statistics as `runc events --stats` reports them.
 }

@@ -7,13 +7,12 @@
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/thread.h>
-#include <oci/manifest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 
-#include "registry-server.h"
+#include "distribution-server.h"
 
 namespace ctrd {
 
@@ -27,61 +26,6 @@ void fillStatus(schema::Status::Builder out, const IngestStatus& s) {
 }
 
 namespace {
-
-void fillPlatform(schema::Platform::Builder out, const oci::Platform& p) {
-  out.setOs(p.os);
-  out.setArchitecture(p.architecture);
-  out.setVariant(p.variant);
-}
-
-void fillDescriptor(schema::Descriptor::Builder out, const oci::Descriptor& d) {
-  out.setMediaType(d.mediaType);
-  out.setDigest(d.digest);
-  out.setSize(d.size);
-  KJ_IF_MAYBE(p, d.platform) {
-    fillPlatform(out.initPlatform(), *p);
-  }
-}
-
-void fillStrings(capnp::List<capnp::Text>::Builder out, const kj::Vector<kj::String>& strings) {
-  for (size_t i = 0; i < strings.size(); i++) out.set(i, strings[i]);
-}
-
-void fillDocument(schema::ImageDocument::Builder out, kj::StringPtr mediaType,
-                  kj::ArrayPtr<const kj::byte> bytes) {
-  using namespace oci::mediatypes;
-  if (mediaType == OCI_CONFIG || mediaType == DOCKER_CONFIG) {
-    auto config = oci::parseConfig(bytes);
-    auto c = out.initConfig();
-    fillPlatform(c.initPlatform(), config.platform);
-    fillStrings(c.initDiffIds(config.diffIds.size()), config.diffIds);
-    fillStrings(c.initEnv(config.env.size()), config.env);
-    fillStrings(c.initEntrypoint(config.entrypoint.size()), config.entrypoint);
-    fillStrings(c.initCmd(config.cmd.size()), config.cmd);
-    c.setWorkingDir(config.workingDir);
-    c.setUser(config.user);
-    return;
-  }
-  switch (oci::kindOf(mediaType)) {
-    case oci::DocumentKind::INDEX: {
-      auto index = oci::parseIndex(bytes);
-      auto i = out.initIndex();
-      i.setMediaType(index.mediaType.size() > 0 ? index.mediaType.asPtr() : mediaType);
-      auto list = i.initManifests(index.manifests.size());
-      for (size_t n = 0; n < list.size(); n++) fillDescriptor(list[n], index.manifests[n]);
-      return;
-    }
-    case oci::DocumentKind::MANIFEST: {
-      auto manifest = oci::parseManifest(bytes);
-      auto m = out.initManifest();
-      m.setMediaType(manifest.mediaType.size() > 0 ? manifest.mediaType.asPtr() : mediaType);
-      fillDescriptor(m.initConfig(), manifest.config);
-      auto list = m.initLayers(manifest.layers.size());
-      for (size_t n = 0; n < list.size(); n++) fillDescriptor(list[n], manifest.layers[n]);
-      return;
-    }
-  }
-}
 
 class BlobServer final : public schema::Blob::Server {
 public:
@@ -200,8 +144,10 @@ private:
 
 }  // namespace
 
-ContentStoreServer::ContentStoreServer(kj::Own<BlobStore> store)
-    : ServiceInfoServer(profileFor(ServiceKind::CONTENT)), store(kj::mv(store)) {}
+ContentStoreServer::ContentStoreServer(kj::Own<BlobStore> store, kj::Timer& timer)
+    : ServiceInfoServer(profileFor(ServiceKind::CONTENT)),
+      store(kj::mv(store)),
+      distribution_(kj::heap<DistributionServer>(*this->store, timer)) {}
 
 kj::Promise<void> ContentStoreServer::stat(StatContext context) {
   auto digest = context.getParams().getDigest();
@@ -268,41 +214,8 @@ kj::Promise<void> ContentStoreServer::writer(WriterContext context) {
   return kj::READY_NOW;
 }
 
-kj::Promise<void> ContentStoreServer::registry(RegistryContext context) {
-  auto params = context.getParams();
-  context.getResults().setRegistry(kj::heap<RegistryServer>(
-      *store, newRegistryClient(params.getReference(), params.getConfig())));
-  return kj::READY_NOW;
-}
-
-kj::Promise<void> ContentStoreServer::parse(ParseContext context) {
-  auto params = context.getParams();
-  auto digest = params.getDigest();
-  auto mediaType = params.getMediaType();
-  if (!oci::isDocumentType(mediaType)) {
-    throwError(ErrorKind::INVALID_ARGUMENT,
-               kj::str(digest, ": \"", mediaType, "\" is not an index, manifest or config"));
-  }
-  auto fd = store->openBlob(digest);
-  struct stat st;
-  KJ_SYSCALL(fstat(fd, &st));
-  if (st.st_size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
-    throwError(ErrorKind::INVALID_ARGUMENT,
-               kj::str(digest, ": ", st.st_size, " bytes (at most 4 MiB for ", mediaType, ")"));
-  }
-  auto bytes = kj::heapArray<kj::byte>(st.st_size);
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n;
-    KJ_SYSCALL(n = pread(fd, bytes.begin() + got, bytes.size() - got, got));
-    if (n == 0) break;
-    got += n;
-  }
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                fillDocument(context.getResults().initDocument(), mediaType, bytes.slice(0, got));
-              })) {
-    kj::throwFatalException(withContext(digest, *e));
-  }
+kj::Promise<void> ContentStoreServer::distribution(DistributionContext context) {
+  context.getResults().setDistribution(distribution_);
   return kj::READY_NOW;
 }
 

@@ -1,4 +1,5 @@
-// containerd-content's RPC face: the global ContentStore, its Writers and Blobs.
+// containerd-content's RPC face: the global ContentStore, its Writers and Blobs, and the
+// Distribution capability beside it.
 #pragma once
 
 #include <common/service-main.h>
@@ -11,7 +12,7 @@ namespace ctrd {
 
 class ContentStoreServer final : public schema::ContentStore::Server, public ServiceInfoServer {
 public:
-  explicit ContentStoreServer(kj::Own<BlobStore> store);
+  ContentStoreServer(kj::Own<BlobStore> store, kj::Timer& timer);
 
   kj::Promise<void> stat(StatContext context) override;
   kj::Promise<void> list(ListContext context) override;
@@ -21,11 +22,11 @@ public:
   kj::Promise<void> listStatuses(ListStatusesContext context) override;
   kj::Promise<void> abort(AbortContext context) override;
   kj::Promise<void> writer(WriterContext context) override;
-  kj::Promise<void> registry(RegistryContext context) override;
-  kj::Promise<void> parse(ParseContext context) override;
+  kj::Promise<void> distribution(DistributionContext context) override;
 
 private:
   kj::Own<BlobStore> store;
+  schema::Distribution::Client distribution_;
 };
 
 void fillStatus(schema::Status::Builder out, const IngestStatus& status);

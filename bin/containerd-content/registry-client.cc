@@ -7,6 +7,7 @@
 #include <common/version.h>
 #include <curl/curl.h>
 #include <kj/debug.h>
+#include <oci/image.h>
 #include <oci/manifest.h>
 #include <openssl/evp.h>
 #include <time.h>
@@ -202,7 +203,7 @@ kj::Vector<RegistryEndpoint> RegistryClient::defaultEndpoints(const oci::Referen
                                                               bool plainHttp, bool skipVerify) {
   kj::Vector<RegistryEndpoint> out;
   RegistryEndpoint e;
-  auto host = ref.domain == "docker.io" ? kj::str("registry-1.docker.io") : kj::str(ref.domain);
+  auto host = oci::registryHost(ref.domain);
   bool http = plainHttp || isLocalhost(ref.domain);
   e.url = kj::str(http ? "http://" : "https://", host, "/v2");
   e.skipVerify = skipVerify;
@@ -340,7 +341,7 @@ RegistryClient::Response RegistryClient::perform(const RegistryEndpoint& endpoin
 
 kj::String RegistryClient::credentialHost() const {
   // The credentials are for the reference's registry; Docker Hub's API lives at another name.
-  return ref.domain == "docker.io" ? kj::str("registry-1.docker.io") : kj::str(ref.domain);
+  return oci::registryHost(ref.domain);
 }
 
 kj::Maybe<const RegistryCredential&> RegistryClient::credentialFor(kj::StringPtr url) const {
@@ -554,10 +555,7 @@ RegistryDescriptor RegistryClient::resolve(const std::atomic<bool>& cancelled) {
 void RegistryClient::downloadOnce(const RegistryEndpoint& endpoint,
                                   const RegistryDescriptor& descriptor, Ingest& ingest,
                                   const std::atomic<bool>& cancelled) {
-  bool manifest = descriptor.mediaType.endsWith("manifest.v1+json") ||
-                  descriptor.mediaType.endsWith("manifest.v2+json") ||
-                  descriptor.mediaType.endsWith("index.v1+json") ||
-                  descriptor.mediaType.endsWith("list.v2+json");
+  bool manifest = oci::isManifestType(descriptor.mediaType);
   int64_t from = ingest.offset();
   if (from > descriptor.size) {
     ingest.reset();

@@ -88,6 +88,10 @@ public:
     s.remove(context.getParams().getKey());
     return kj::READY_NOW;
   }
+  kj::Promise<void> traits(TraitsContext context) override {
+    context.getResults().initTraits().setLayered(s.layered());
+    return kj::READY_NOW;
+  }
   kj::Promise<void> stat(StatContext context) override {
     fillSnapshotInfo(context.getResults().initInfo(), s.stat(context.getParams().getKey()));
     return kj::READY_NOW;

@@ -66,7 +66,7 @@ public:
   void commit(kj::StringPtr name, kj::StringPtr key, Labels labels, DiskUsage usage);
   // `usage` measured (after syncfs) from activeDirectory(key).
   void rebase(kj::StringPtr key, kj::StringPtr parent);
-  // overlayfs only: the active snapshot `key` now lies on the committed `parent`.
+  // layered only: the active snapshot `key` now lies on the committed `parent`.
   void remove(kj::StringPtr key);
   SnapshotRecord stat(kj::StringPtr key);
   void putLabels(const SnapshotRecord& record);
@@ -82,6 +82,8 @@ public:
   Writable writableDir(kj::StringPtr key);
 
   kj::StringPtr name() const;
+  bool layered() const { return driver == SnapshotDriver::OVERLAY; }
+  // An active snapshot's directory holds only its changes (see schema Snapshots.Traits).
 
 private:
   std::atomic<uint64_t> stagedCount{0};

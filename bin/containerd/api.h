@@ -1,12 +1,13 @@
 // The public bootstrap served on <state>/containerd.sock.
 #pragma once
 
+#include <common/inflight.h>
+#include <kj/timer.h>
 #include <kj/vector.h>
 #include <schema/containerd.capnp.h>
 
 #include "blob-deletions.h"
 #include "metadata.h"
-#include "pull.h"
 #include "supervisor.h"
 
 namespace ctrd {

@@ -11,6 +11,21 @@
 
 namespace ctrd {
 
+kj::Promise<NamespaceDiff::Writable> NamespaceDiff::writable(kj::StringPtr snapshotter,
+                                                             kj::StringPtr key) {
+  // The directories and how the snapshotter lays them out, asked at once.
+  auto client = namespaceSnapshots(ns, snapshotter, snapshots);
+  auto traits = client.traitsRequest().send();
+  auto req = client.writableDirRequest();
+  req.setKey(key);
+  return req.send().then([traits = kj::mv(traits)](auto dirs) mutable {
+    return traits.then([dirs = kj::mv(dirs)](auto t) mutable {
+      return Writable{kj::mv(dirs), t.getTraits().getLayered() ? schema::Differ::Whiteouts::OVERLAY
+                                                               : schema::Differ::Whiteouts::DELETE};
+    });
+  });
+}
+
 kj::Promise<void> NamespaceDiff::apply(ApplyContext context) {
   auto params = context.getParams();
   auto layer = params.getLayer();
@@ -22,46 +37,36 @@ kj::Promise<void> NamespaceDiff::apply(ApplyContext context) {
   read.setDigest(layer.getDigest());
   auto blob = read.send().getBlob();
 
-  auto snapshotter = params.getSnapshotter().size() > 0 ? params.getSnapshotter() : "overlayfs"_kj;
-  auto writable = namespaceSnapshots(ns, snapshotter, snapshots).writableDirRequest();
-  writable.setKey(params.getKey());
-  return writable.send().then([this, context, blob = kj::mv(blob),
-                               overlay = snapshotter == "overlayfs"](auto dirs) mutable {
-    auto req = differ.client<schema::Differ>().applyRequest();
-    req.setLayer(context.getParams().getLayer());
-    req.setBlob(kj::mv(blob));
-    req.setTarget(dirs.getDir());
-    req.setParents(dirs.getParents());
-    req.setWhiteouts(overlay ? schema::Differ::Whiteouts::OVERLAY
-                             : schema::Differ::Whiteouts::DELETE);
-    return req.send().then([context](auto r) mutable {
-      context.getResults().setApplied(r.getApplied());
-      context.getResults().setImplicitDirs(r.getImplicitDirs());
-    });
-  });
+  return writable(params.getSnapshotter(), params.getKey())
+      .then([this, context, blob = kj::mv(blob)](Writable w) mutable {
+        auto req = differ.client<schema::Differ>().applyRequest();
+        req.setLayer(context.getParams().getLayer());
+        req.setBlob(kj::mv(blob));
+        req.setTarget(w.dirs.getDir());
+        req.setParents(w.dirs.getParents());
+        req.setWhiteouts(w.whiteouts);
+        return req.send().then([context](auto r) mutable {
+          context.getResults().setApplied(r.getApplied());
+          context.getResults().setImplicitDirs(r.getImplicitDirs());
+        });
+      });
 }
 
 kj::Promise<void> NamespaceDiff::inherit(InheritContext context) {
   auto params = context.getParams();
-  auto snapshotter = params.getSnapshotter().size() > 0 ? params.getSnapshotter() : "overlayfs"_kj;
-  auto writable = namespaceSnapshots(ns, snapshotter, snapshots).writableDirRequest();
-  writable.setKey(params.getKey());
-  return writable.send().then([this, context](auto dirs) mutable {
-    auto req = differ.client<schema::Differ>().inheritRequest();
-    req.setTarget(dirs.getDir());
-    req.setParents(dirs.getParents());
-    req.setPaths(context.getParams().getPaths());
-    return req.send().ignoreResult();
-  });
+  return writable(params.getSnapshotter(), params.getKey())
+      .then([this, context](Writable w) mutable {
+        auto req = differ.client<schema::Differ>().inheritRequest();
+        req.setTarget(w.dirs.getDir());
+        req.setParents(w.dirs.getParents());
+        req.setPaths(context.getParams().getPaths());
+        return req.send().ignoreResult();
+      });
 }
 
 kj::Promise<void> NamespaceDiff::diff(DiffContext context) {
   auto params = context.getParams();
-  auto snapshotter =
-      kj::str(params.getSnapshotter().size() > 0 ? params.getSnapshotter() : "overlayfs"_kj);
-  bool overlay = snapshotter == "overlayfs";
-  auto writable = namespaceSnapshots(ns, snapshotter, snapshots).writableDirRequest();
-  writable.setKey(params.getKey());
+  auto dirs = writable(params.getSnapshotter(), params.getKey());
   // The layer is committed into this namespace's content store, as any ingest would be.
   schema::Content::Client store =
       kj::heap<NamespaceContent>(kj::str(ns), metadata, content, deletions);
@@ -69,13 +74,14 @@ kj::Promise<void> NamespaceDiff::diff(DiffContext context) {
   open.setRef(params.getRef().size() > 0 ? kj::str(params.getRef())
                                          : kj::str("diff-", params.getKey(), "-", nowNanos()));
   auto writer = open.send().getWriter();
-  return writable.send().then([this, context, overlay, writer](auto dirs) mutable {
+  return dirs.then([this, context, writer](Writable w) mutable {
     auto params = context.getParams();
     auto req = differ.client<schema::Differ>().diffRequest();
-    req.setUpper(dirs.getDir());
-    if (!overlay && dirs.getParents().size() > 0) req.setLower(dirs.getParents()[0]);
-    req.setWhiteouts(overlay ? schema::Differ::Whiteouts::OVERLAY
-                             : schema::Differ::Whiteouts::DELETE);
+    req.setUpper(w.dirs.getDir());
+    if (w.whiteouts == schema::Differ::Whiteouts::DELETE && w.dirs.getParents().size() > 0) {
+      req.setLower(w.dirs.getParents()[0]);
+    }
+    req.setWhiteouts(w.whiteouts);
     req.setMediaType(params.getMediaType());
     req.setWriter(writer);
     return req.send().then([this, context](auto r) mutable {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <schema/diff.capnp.h>
+#include <schema/snapshots.capnp.h>
 
 #include "blob-deletions.h"
 #include "metadata.h"
@@ -27,6 +28,12 @@ public:
   kj::Promise<void> inherit(InheritContext context) override;
 
 private:
+  struct Writable {
+    capnp::Response<schema::Snapshots::WritableDirResults> dirs;
+    schema::Differ::Whiteouts whiteouts;  // as the snapshotter's traits say
+  };
+  kj::Promise<Writable> writable(kj::StringPtr snapshotter, kj::StringPtr key);
+
   kj::String ns;
   MetadataStore& metadata;
   ServiceProcess& content;

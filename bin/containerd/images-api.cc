@@ -5,11 +5,13 @@
 #include <common/digest.h>
 #include <common/errors.h>
 #include <common/filters.h>
+#include <common/snapshot-info.h>
 #include <kj/debug.h>
-#include <oci/manifest.h>
 #include <oci/platform.h>
 #include <string.h>
 
+#include "image-walk.h"
+#include "pull.h"
 #include "snapshots-api.h"
 
 namespace ctrd {
@@ -65,70 +67,33 @@ FieldLookup imageFields(const ImageRecord& r) {
   };
 }
 
-class UsageWalk final : public kj::Refcounted {
-  // Adds up an image for one platform from what this namespace holds, parsing documents in
-  // containerd-content.
+class Usage final : public kj::Refcounted, public ImageVisitor {
+  // Adds up an image for one platform from what this namespace holds.
 public:
-  UsageWalk(kj::StringPtr ns, Backends& backends, oci::Platform platform)
-      : ns(kj::str(ns)),
-        backends(backends),
-        content(backends.service(ServiceKind::CONTENT).client<schema::ContentStore>()),
-        platform(kj::mv(platform)) {}
+  Usage(kj::StringPtr ns, Backends& backends) : ns(kj::str(ns)), backends(backends) {}
 
-  kj::Promise<void> walk(kj::String mediaType, kj::String digest, int64_t size, bool top) {
+  kj::Promise<bool> reach(const Descriptor& d, NodeRole) override {
     blobs++;
-    total += size;
-    if (backends.metadata.tryGetContent(ns, digest) == nullptr) {
+    total += d.size;
+    if (backends.metadata.tryGetContent(ns, d.digest) == nullptr) {
       complete = false;
-      return kj::READY_NOW;
+      return false;
     }
     presentBlobs++;
-    present += size;
-    if (!oci::isDocumentType(mediaType)) return kj::READY_NOW;  // a layer
-    auto req = content.parseRequest();
-    req.setDigest(digest);
-    req.setMediaType(mediaType);
-    return req.send().then([this, top](auto parsed) -> kj::Promise<void> {
-      auto doc = parsed.getDocument();
-      kj::Vector<kj::Promise<void>> next;
-      if (doc.isIndex()) {
-        auto manifests = doc.getIndex().getManifests();
-        int best = -1;
-        size_t choice = manifests.size();
-        for (size_t i = 0; i < manifests.size(); i++) {
-          int score = 0;
-          if (manifests[i].hasPlatform()) {
-            auto p = platformFrom(manifests[i].getPlatform());
-            score = oci::preference(platform, p);
-            platforms.add(kj::mv(p));
-          }
-          if (score > best) {
-            best = score;
-            choice = i;
-          }
-        }
-        if (choice < manifests.size()) {
-          auto m = manifests[choice];
-          next.add(walk(kj::str(m.getMediaType()), kj::str(m.getDigest()), m.getSize(), false));
-        }
-      } else if (doc.isManifest()) {
-        auto m = doc.getManifest();
-        auto c = m.getConfig();
-        next.add(walk(kj::str(c.getMediaType()), kj::str(c.getDigest()), c.getSize(), top));
-        for (auto l : m.getLayers()) {
-          next.add(walk(kj::str(l.getMediaType()), kj::str(l.getDigest()), l.getSize(), false));
-        }
-      } else if (doc.isConfig()) {
-        auto c = doc.getConfig();
-        if (top) {
-          platforms.add(platformFrom(c.getPlatform()));
-        }
-        kj::Vector<kj::String> diffIds;
-        for (auto d : c.getDiffIds()) diffIds.add(kj::str(d));
-        chain = chainId(diffIds);
-      }
-      return kj::joinPromises(next.releaseAsArray()).attach(kj::mv(parsed));
-    });
+    present += d.size;
+    return true;
+  }
+
+  void index(const Descriptor&, capnp::List<schema::Descriptor>::Reader manifests,
+             kj::ArrayPtr<const size_t>) override {
+    for (auto m : manifests) {
+      if (m.hasPlatform()) platforms.add(platformFrom(m.getPlatform()));
+    }
+  }
+
+  void image(ImageNode& node, kj::Array<kj::Promise<void>>) override {
+    if (node.root) platforms.add(kj::mv(node.platform));
+    chain = kj::mv(node.chainId);
   }
 
   void fill(schema::ImageUsage::Builder out, bool unpacked) {
@@ -152,8 +117,6 @@ public:
 private:
   kj::String ns;
   Backends& backends;
-  schema::ContentStore::Client content;
-  oci::Platform platform;
   kj::Vector<oci::Platform> platforms;
   int64_t total = 0, present = 0;
   uint32_t blobs = 0, presentBlobs = 0;
@@ -246,24 +209,33 @@ kj::Promise<void> NamespaceImages::usage(UsageContext context) {
   auto platform = params.getPlatform().size() > 0
                       ? oci::normalize(oci::parsePlatform(params.getPlatform()))
                       : oci::hostPlatform();
-  auto snapshotter =
-      kj::str(params.getSnapshotter().size() > 0 ? params.getSnapshotter() : "overlayfs"_kj);
-  auto walk = kj::refcounted<UsageWalk>(ns, backends, kj::mv(platform));
+  auto snapshotter = kj::str(snapshotterOrDefault(params.getSnapshotter()));
+  auto usage = kj::refcounted<Usage>(ns, backends);
+  auto& u = *usage;
+  kj::Vector<oci::Platform> wanted;
+  wanted.add(kj::mv(platform));
+  auto choice = kj::heap<PlatformChoice>(kj::mv(wanted), false);
+  auto documents = backends.service(ServiceKind::CONTENT)
+                       .client<schema::ContentStore>()
+                       .distributionRequest()
+                       .send()
+                       .getDistribution();
+  auto walk = kj::refcounted<ImageWalk>(kj::mv(documents), *choice, u);
   auto& w = *walk;
-  return w.walk(kj::mv(r.mediaType), kj::mv(r.digest), r.size, true)
-      .then([this, &w, snapshotter = kj::mv(snapshotter)]() -> kj::Promise<bool> {
-        if (w.chain.size() == 0) return false;
+  return w.walk(Descriptor{kj::mv(r.mediaType), kj::mv(r.digest), r.size, nullptr})
+      .then([this, &u, snapshotter = kj::mv(snapshotter)]() -> kj::Promise<bool> {
+        if (u.chain.size() == 0) return false;
         auto stat = namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT))
                         .statRequest();
-        stat.setKey(w.chain);
+        stat.setKey(u.chain);
         return stat.send().then(
             [](auto info) { return info.getInfo().getKind() == schema::Kind::COMMITTED; },
             [](kj::Exception&&) { return false; });
       })
-      .then([context, &w](bool unpacked) mutable {
-        w.fill(context.getResults().initUsage(), unpacked);
+      .then([context, &u](bool unpacked) mutable {
+        u.fill(context.getResults().initUsage(), unpacked);
       })
-      .attach(kj::mv(walk));
+      .attach(kj::mv(walk), kj::mv(choice), kj::mv(usage));
 }
 
 }  // namespace ctrd

@@ -79,6 +79,11 @@ kj::Promise<void> NamespaceSnapshots::rebase(RebaseContext context) {
   return unprefixErrors(req.send().ignoreResult());
 }
 
+kj::Promise<void> NamespaceSnapshots::traits(TraitsContext context) {
+  return inner.traitsRequest().send().then(
+      [context](auto response) mutable { context.getResults().setTraits(response.getTraits()); });
+}
+
 kj::Promise<void> NamespaceSnapshots::remove(RemoveContext context) {
   auto req = inner.removeRequest();
   req.setKey(toStore(context.getParams().getKey()));
@@ -155,7 +160,7 @@ kj::Promise<void> NamespaceSnapshots::writableDir(WritableDirContext context) {
 schema::Snapshots::Client namespaceSnapshots(kj::StringPtr ns, kj::StringPtr snapshotter,
                                              ServiceProcess& service) {
   auto req = service.client<schema::SnapshotStore>().snapshotterRequest();
-  req.setName(snapshotter.size() > 0 ? snapshotter : "overlayfs"_kj);
+  req.setName(snapshotterOrDefault(snapshotter));
   return kj::heap<NamespaceSnapshots>(ns, req.send().getSnapshots());
 }
 

@@ -19,6 +19,7 @@ public:
   kj::Promise<void> mounts(MountsContext context) override;
   kj::Promise<void> commit(CommitContext context) override;
   kj::Promise<void> rebase(RebaseContext context) override;
+  kj::Promise<void> traits(TraitsContext context) override;
   kj::Promise<void> remove(RemoveContext context) override;
   kj::Promise<void> stat(StatContext context) override;
   kj::Promise<void> update(UpdateContext context) override;

@@ -1,6 +1,7 @@
 // ctr images: pull (with containerd's progress display), ls, rm, tag, check, mount, unmount.
 #include <common/errors.h>
 #include <common/mount.h>
+#include <common/snapshot-info.h>
 #include <oci/reference.h>
 #include <stdio.h>
 #include <sys/mount.h>
@@ -156,7 +157,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
     ResolverFlags resolver;
     std::vector<std::string> platforms;
     bool allPlatforms = false;
-    std::string snapshotter = "overlayfs";
+    std::string snapshotter = DEFAULT_SNAPSHOTTER.cStr();
     unsigned maxConcurrentDownloads = 3;
     bool printChainId = false;
   };
@@ -305,7 +306,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   auto* check = images->add_subcommand(
       "check", "check existing images to ensure all content is available locally");
   auto checkQuiet = std::make_shared<bool>(false);
-  auto checkSnapshotter = std::make_shared<std::string>("overlayfs");
+  auto checkSnapshotter = std::make_shared<std::string>(DEFAULT_SNAPSHOTTER.cStr());
   auto checkFilters = std::make_shared<std::vector<std::string>>();
   check->add_flag("--quiet,-q", *checkQuiet, "print only the ready image refs");
   check->add_option("--snapshotter", *checkSnapshotter, "snapshotter name")
@@ -344,7 +345,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   auto mountRef = std::make_shared<std::string>();
   auto mountTarget = std::make_shared<std::string>();
   auto mountRw = std::make_shared<bool>(false);
-  auto mountSnapshotter = std::make_shared<std::string>("overlayfs");
+  auto mountSnapshotter = std::make_shared<std::string>(DEFAULT_SNAPSHOTTER.cStr());
   auto mountPlatform = std::make_shared<std::string>();
   mount->add_option("ref", *mountRef, "the image")->required();
   mount->add_option("target", *mountTarget, "where to mount it")->required();
@@ -393,7 +394,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   auto* unmountCmd = images->add_subcommand("unmount", "unmount the image from the target");
   auto unmountTarget = std::make_shared<std::string>();
   auto unmountRm = std::make_shared<bool>(false);
-  auto unmountSnapshotter = std::make_shared<std::string>("overlayfs");
+  auto unmountSnapshotter = std::make_shared<std::string>(DEFAULT_SNAPSHOTTER.cStr());
   unmountCmd->add_option("target", *unmountTarget, "the mount point")->required();
   unmountCmd->add_flag("--rm", *unmountRm, "remove the snapshot after a successful unmount");
   unmountCmd->add_option("--snapshotter", *unmountSnapshotter, "snapshotter name")

@@ -2,6 +2,7 @@
 
 #include <common/errors.h>
 #include <kj/vector.h>
+#include <oci/image.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +122,7 @@ void fillHosts(schema::ResolverConfig::Builder out, const ResolverFlags& flags,
   std::string scheme = flags.plainHttp ? "http://" : "https://";
   std::string server = doc["server"].value_or(std::string());
   if (server.empty()) {
-    server = scheme + (host == "docker.io" ? std::string("registry-1.docker.io") : host.cStr());
+    server = scheme + oci::registryHost(host).cStr();
   }
   auto list = out.initEndpoints(hosts.size() + 1);
   for (size_t i = 0; i < hosts.size(); i++) {

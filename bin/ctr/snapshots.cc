@@ -51,7 +51,7 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
   auto* snapshots = root.add_subcommand("snapshots", "manage snapshots");
   snapshots->alias("snapshot");
   snapshots->require_subcommand(1);
-  auto snapshotter = std::make_shared<std::string>("overlayfs");
+  auto snapshotter = std::make_shared<std::string>(DEFAULT_SNAPSHOTTER.cStr());
   snapshots->add_option("--snapshotter", *snapshotter, "snapshotter name (overlayfs, native)")
       ->envname("CONTAINERD_SNAPSHOTTER");
   auto open = [&globals, snapshotter](DaemonClient& client) {

@@ -10,6 +10,13 @@
 
 namespace ctrd {
 
+constexpr kj::StringPtr DEFAULT_SNAPSHOTTER = "overlayfs"_kj;
+// The snapshotter a request that names none uses, as containerd's default on Linux.
+
+inline kj::StringPtr snapshotterOrDefault(kj::StringPtr name) {
+  return name.size() > 0 ? name : DEFAULT_SNAPSHOTTER;
+}
+
 kj::StringPtr kindName(schema::Kind kind);
 // "Active", "View", "Committed", as ctr prints them.
 

@@ -8,25 +8,13 @@
 #include <kj/vector.h>
 #include <stdint.h>
 
+#include "media-types.h"
 #include "platform.h"
 
 namespace ctrd::oci {
 
 constexpr size_t MAX_DOCUMENT_SIZE = 4 << 20;  // manifests, indexes and configs
 constexpr size_t MAX_NESTING = 64;
-
-namespace mediatypes {
-constexpr kj::StringPtr OCI_INDEX = "application/vnd.oci.image.index.v1+json"_kj;
-constexpr kj::StringPtr OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"_kj;
-constexpr kj::StringPtr OCI_CONFIG = "application/vnd.oci.image.config.v1+json"_kj;
-constexpr kj::StringPtr DOCKER_LIST =
-    "application/vnd.docker.distribution.manifest.list.v2+json"_kj;
-constexpr kj::StringPtr DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"_kj;
-constexpr kj::StringPtr DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"_kj;
-constexpr kj::StringPtr DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"_kj;
-constexpr kj::StringPtr DOCKER_SCHEMA1_SIGNED =
-    "application/vnd.docker.distribution.manifest.v1+prettyjws"_kj;
-}  // namespace mediatypes
 
 struct Descriptor {
   kj::String mediaType;
@@ -55,15 +43,6 @@ struct ImageConfig {
   kj::String workingDir;
   kj::String user;
 };
-
-enum class DocumentKind { INDEX, MANIFEST };
-
-DocumentKind kindOf(kj::StringPtr mediaType);
-// For the Content-Type a registry answered with (or a descriptor's media type). Schema 1 is
-// `not implemented`; anything else unknown is `invalid argument`.
-
-bool isDocumentType(kj::StringPtr mediaType);
-// An index, manifest or config: small JSON documents, capped at MAX_DOCUMENT_SIZE.
 
 Index parseIndex(kj::ArrayPtr<const kj::byte> bytes);
 Manifest parseManifest(kj::ArrayPtr<const kj::byte> bytes);

@@ -1,6 +1,7 @@
 // `ctr images pull` against a real registry (Debian's docker-registry on 127.0.0.1), through the
 // real daemon and services: images, platforms, auth, corrupt and interrupted downloads,
 // concurrent pulls, and unpacks compared with real containerd's.
+#include <client/client.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -618,6 +620,64 @@ TEST_F(PullTest, ClearErrors) {
             std::string::npos)
       << unreachable.err;
   EXPECT_EQ(ctr({"images", "ls", "-q"}).out, "");
+}
+
+}  // namespace
+}  // namespace ctrd::test
+
+namespace ctrd::test {
+namespace {
+
+class RecordingProgress final : public schema::Progress::Server {
+  // What the daemon reported of one layer: each offset seen while it was downloading.
+public:
+  RecordingProgress(std::string ref, std::vector<int64_t>& offsets, int64_t& total)
+      : ref(std::move(ref)), offsets(offsets), total(total) {}
+  kj::Promise<void> update(UpdateContext context) override {
+    for (auto item : context.getParams().getItems()) {
+      if (item.getRef() != ref.c_str()) continue;
+      total = item.getTotal();
+      if (item.getStatus() == schema::ProgressItem::Status::DOWNLOADING) {
+        offsets.push_back(item.getOffset());
+      }
+    }
+    return kj::READY_NOW;
+  }
+
+private:
+  std::string ref;
+  std::vector<int64_t>& offsets;
+  int64_t& total;
+};
+
+TEST_F(PullTest, ProgressReportsTheOffsetOfADownloadAsBytesArrive) {
+  // The content service reports how far each download is; the pull passes it on in its table.
+  Registry registry;
+  ASSERT_TRUE(registry.up());
+  auto dir = layerDir("progress", {{"random", randomBytes(6 << 20)}});
+  registry.push({"image", "progress:1", "--layer", dir});
+  auto layer = manifest(registry, "progress:1")["layers"][0]["digest"].get<std::string>();
+  RegistryProxy proxy(registry.address(), {"--rate", "3000000"});
+  ASSERT_TRUE(proxy.start());
+
+  std::vector<int64_t> offsets;
+  int64_t total = 0;
+  DaemonClient client(daemon.socket().c_str());
+  auto req = client.ns("default").imagesRequest().send().getImages().pullRequest();
+  req.setRef(proxy.address() + "/progress:1");
+  req.initOptions().setUnpack(false);
+  req.setProgress(kj::heap<RecordingProgress>("layer-" + layer, offsets, total));
+  req.send().wait(client.waitScope());
+
+  ASSERT_GT(total, 6 << 20);
+  // About two seconds of downloading at 3 MB/s, reported every 100 ms: several offsets in
+  // between, never going back.
+  std::vector<int64_t> between;
+  for (auto o : offsets) {
+    if (o > 0 && o < total) between.push_back(o);
+  }
+  EXPECT_GE(between.size(), 3u) << offsets.size() << " reports";
+  EXPECT_TRUE(std::is_sorted(between.begin(), between.end()));
 }
 
 }  // namespace

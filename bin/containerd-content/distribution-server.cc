@@ -1,0 +1,239 @@
+#include "distribution-server.h"
+
+#include <common/errors.h>
+#include <common/identifiers.h>
+#include <common/log.h>
+#include <common/worker.h>
+#include <kj/debug.h>
+#include <oci/manifest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+
+namespace ctrd {
+namespace {
+
+constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
+
+void fillPlatform(schema::Platform::Builder out, const oci::Platform& p) {
+  out.setOs(p.os);
+  out.setArchitecture(p.architecture);
+  out.setVariant(p.variant);
+}
+
+void fillDescriptor(schema::Descriptor::Builder out, const oci::Descriptor& d) {
+  out.setMediaType(d.mediaType);
+  out.setDigest(d.digest);
+  out.setSize(d.size);
+  KJ_IF_MAYBE(p, d.platform) {
+    fillPlatform(out.initPlatform(), *p);
+  }
+}
+
+void fillStrings(capnp::List<capnp::Text>::Builder out, const kj::Vector<kj::String>& strings) {
+  for (size_t i = 0; i < strings.size(); i++) out.set(i, strings[i]);
+}
+
+void fillDocument(schema::ImageDocument::Builder out, kj::StringPtr mediaType,
+                  kj::ArrayPtr<const kj::byte> bytes) {
+  using namespace oci::mediatypes;
+  if (mediaType == OCI_CONFIG || mediaType == DOCKER_CONFIG) {
+    auto config = oci::parseConfig(bytes);
+    auto c = out.initConfig();
+    fillPlatform(c.initPlatform(), config.platform);
+    fillStrings(c.initDiffIds(config.diffIds.size()), config.diffIds);
+    fillStrings(c.initEnv(config.env.size()), config.env);
+    fillStrings(c.initEntrypoint(config.entrypoint.size()), config.entrypoint);
+    fillStrings(c.initCmd(config.cmd.size()), config.cmd);
+    c.setWorkingDir(config.workingDir);
+    c.setUser(config.user);
+    return;
+  }
+  switch (oci::kindOf(mediaType)) {
+    case oci::DocumentKind::INDEX: {
+      auto index = oci::parseIndex(bytes);
+      auto i = out.initIndex();
+      i.setMediaType(index.mediaType.size() > 0 ? index.mediaType.asPtr() : mediaType);
+      auto list = i.initManifests(index.manifests.size());
+      for (size_t n = 0; n < list.size(); n++) fillDescriptor(list[n], index.manifests[n]);
+      return;
+    }
+    case oci::DocumentKind::MANIFEST: {
+      auto manifest = oci::parseManifest(bytes);
+      auto m = out.initManifest();
+      m.setMediaType(manifest.mediaType.size() > 0 ? manifest.mediaType.asPtr() : mediaType);
+      fillDescriptor(m.initConfig(), manifest.config);
+      auto list = m.initLayers(manifest.layers.size());
+      for (size_t n = 0; n < list.size(); n++) fillDescriptor(list[n], manifest.layers[n]);
+      return;
+    }
+  }
+}
+
+kj::Promise<void> reportProgress(kj::Timer& timer, const Ingest& ingest,
+                                 schema::FetchProgress::Client progress, int64_t reported) {
+  // While the download runs: the ingest's offset, whenever it moved, every 100 ms. Stops when
+  // the fetch settles (the promise is dropped) or the listener goes away.
+  return timer.afterDelay(PROGRESS_EVERY).then([&timer, &ingest, progress, reported]() mutable {
+    int64_t offset = ingest.offset();
+    if (offset == reported) return reportProgress(timer, ingest, kj::mv(progress), reported);
+    auto req = progress.updateRequest();
+    req.setOffset(offset);
+    return req.send().then([&timer, &ingest, progress, offset](auto) mutable {
+      return reportProgress(timer, ingest, kj::mv(progress), offset);
+    });
+  });
+}
+
+}  // namespace
+
+kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
+                                          schema::ResolverConfig::Reader config) {
+  auto ref = oci::parseReference(reference);
+  kj::Vector<RegistryEndpoint> endpoints;
+  for (auto e : config.getEndpoints()) {
+    RegistryEndpoint out;
+    out.url = kj::str(e.getUrl());
+    while (out.url.endsWith("/")) out.url = kj::str(out.url.slice(0, out.url.size() - 1));
+    if (!out.url.startsWith("https://") && !out.url.startsWith("http://")) {
+      throwError(ErrorKind::INVALID_ARGUMENT, kj::str("registry endpoint \"", e.getUrl(), "\""));
+    }
+    out.pull = e.getPull();
+    out.resolve = e.getResolve();
+    out.skipVerify = e.getSkipVerify() || config.getSkipVerify();
+    out.caPem = kj::heapArray(e.getCaPem());
+    for (auto h : e.getHeaders()) {
+      // A line break would smuggle a header (or a request) of the sender's choosing.
+      for (kj::StringPtr part : {h.getKey(), h.getValue()}) {
+        if (part.findFirst('\r') != nullptr || part.findFirst('\n') != nullptr) {
+          throwError(ErrorKind::INVALID_ARGUMENT,
+                     kj::str("registry header \"", h.getKey(), "\": a line break in it"));
+        }
+      }
+      out.headers.add(kj::str(h.getKey(), ": ", h.getValue()));
+    }
+    endpoints.add(kj::mv(out));
+  }
+  if (endpoints.size() == 0) {
+    endpoints =
+        RegistryClient::defaultEndpoints(ref, config.getPlainHttp(), config.getSkipVerify());
+  }
+  kj::Maybe<RegistryCredential> credential;
+  for (auto c : config.getCredentials()) {
+    if (c.getHost() == ref.domain) {
+      credential = RegistryCredential{kj::str(c.getUsername()), kj::str(c.getSecret())};
+    }
+  }
+  return kj::heap<RegistryClient>(kj::mv(ref), kj::mv(endpoints), kj::mv(credential));
+}
+
+kj::String fetchIngestRef(kj::StringPtr owner, kj::StringPtr mediaType, kj::StringPtr digest) {
+  kj::StringPtr kind = "layer";
+  if (oci::isManifestType(mediaType)) {
+    kind = oci::kindOf(mediaType) == oci::DocumentKind::INDEX ? "index"_kj : "manifest"_kj;
+  } else if (oci::isDocumentType(mediaType)) {
+    kind = "config";
+  }
+  return kj::str(owner, "/", kind, "-", digest);
+}
+
+kj::Promise<void> DistributionServer::registry(RegistryContext context) {
+  auto params = context.getParams();
+  context.getResults().setRegistry(kj::heap<RegistryServer>(
+      store, timer, newRegistryClient(params.getReference(), params.getConfig())));
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> DistributionServer::parse(ParseContext context) {
+  auto params = context.getParams();
+  auto digest = params.getDigest();
+  auto mediaType = params.getMediaType();
+  if (!oci::isDocumentType(mediaType)) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str(digest, ": \"", mediaType, "\" is not an index, manifest or config"));
+  }
+  auto fd = store.openBlob(digest);
+  struct stat st;
+  KJ_SYSCALL(fstat(fd, &st));
+  if (st.st_size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str(digest, ": ", st.st_size, " bytes (at most 4 MiB for ", mediaType, ")"));
+  }
+  auto bytes = kj::heapArray<kj::byte>(st.st_size);
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n;
+    KJ_SYSCALL(n = pread(fd, bytes.begin() + got, bytes.size() - got, got));
+    if (n == 0) break;
+    got += n;
+  }
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                fillDocument(context.getResults().initDocument(), mediaType, bytes.slice(0, got));
+              })) {
+    kj::throwFatalException(withContext(digest, *e));
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> RegistryServer::resolve(ResolveContext context) {
+  return onWorker<RegistryDescriptor>(
+             [this](std::atomic<bool>& cancelled) { return client->resolve(cancelled); })
+      .then([this, context](RegistryDescriptor d) mutable {
+        auto results = context.getResults();
+        results.setName(client->reference().toString());
+        auto out = results.initDescriptor();
+        out.setMediaType(d.mediaType);
+        out.setDigest(d.digest);
+        out.setSize(d.size);
+      });
+}
+
+kj::Promise<void> RegistryServer::fetch(FetchContext context) {
+  auto params = context.getParams();
+  auto descriptor = params.getDescriptor();
+  RegistryDescriptor d{kj::str(descriptor.getMediaType()), kj::str(descriptor.getDigest()),
+                       descriptor.getSize()};
+  validateDigest(d.digest);
+  validateIdentifier("namespace", params.getOwner());
+  if (d.size < 0) throwError(ErrorKind::INVALID_ARGUMENT, kj::str(d.digest, ": size ", d.size));
+  if (oci::isDocumentType(d.mediaType) && d.size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str(d.digest, ": ", d.mediaType, " of ", d.size, " bytes (at most 4 MiB)"));
+  }
+  // Even when the store has these bytes already (for another namespace), they are downloaded and
+  // verified: a namespace gains a blob only by supplying its bytes (containerd's isolated
+  // policy). Knowing a digest proves nothing. Commit then keeps the stored copy.
+  auto ingest =
+      store.openIngest(fetchIngestRef(params.getOwner(), d.mediaType, d.digest), d.digest, d.size);
+  if (ingest->offset() > 0) {
+    logInfo("resuming download of ", d.digest, " at offset ", ingest->offset());
+  }
+  auto& ingestRef = *ingest;
+  kj::Promise<void> reporting = kj::NEVER_DONE;
+  if (params.hasProgress()) {
+    reporting = reportProgress(timer, ingestRef, params.getProgress(), ingestRef.offset())
+                    .catch_([](kj::Exception&&) -> kj::Promise<void> {
+                      return kj::NEVER_DONE;  // a listener gone stops only the reports
+                    });
+  }
+  auto download =
+      onWorker<Ingest::Committed>([this, d = kj::mv(d), &ingestRef](std::atomic<bool>& cancelled) {
+        client->download(d, ingestRef, cancelled);
+        try {
+          return ingestRef.commit(d.size, d.digest);
+        } catch (kj::Exception& e) {
+          // A mismatch: these bytes are not the blob; resuming them would never be.
+          ingestRef.abort();
+          kj::throwFatalException(withContext(kj::str("fetch ", d.digest), e));
+        }
+      });
+  return download.exclusiveJoin(reporting.then([]() -> Ingest::Committed { KJ_UNREACHABLE; }))
+      .attach(kj::mv(ingest))
+      .then([context](Ingest::Committed committed) mutable {
+        context.getResults().setSize(committed.size);
+        context.getResults().setExisted(committed.existed);
+      });
+}
+
+}  // namespace ctrd
