@@ -1,13 +1,13 @@
 #include "server.h"
 
 #include <common/errors.h>
-#include <common/landlock.h>
 #include <common/log.h>
 #include <common/rpc.h>
 #include <common/worker.h>
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/vector.h>
+#include <sandbox/landlock.h>
 #include <unistd.h>
 
 #include <thread>

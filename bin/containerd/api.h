@@ -7,7 +7,7 @@
 #include <schema/containerd.capnp.h>
 
 #include "blob-deletions.h"
-#include "metadata.h"
+#include "metadata/store.h"
 #include "supervisor.h"
 
 namespace ctrd {

@@ -80,11 +80,9 @@ public:
       return deletions.record(
           kj::str(digest), since,
           [this, context, labels = kj::mv(labels), digest = kj::mv(digest), size]() mutable {
-            if (metadata.tryGetContent(ns, digest) != nullptr) {
+            if (!metadata.content.add(ns, digest, size, kj::mv(labels))) {
               throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", digest));
             }
-            int64_t now = nowNanos();
-            metadata.putContent(ns, {kj::str(digest), size, kj::mv(labels), now, now});
             auto results = context.getResults();
             results.setDigest(digest);
             results.setSize(size);
@@ -108,7 +106,7 @@ private:
 
 ContentRecord NamespaceContent::require(kj::StringPtr digest) {
   validateDigest(digest);
-  KJ_IF_MAYBE(r, metadata.tryGetContent(ns, digest)) {
+  KJ_IF_MAYBE(r, metadata.content.get(ns, digest)) {
     return kj::mv(*r);
   }
   throwError(ErrorKind::NOT_FOUND, kj::str("content digest ", digest));
@@ -127,7 +125,7 @@ kj::Promise<void> NamespaceContent::info(InfoContext context) {
 
 kj::Promise<void> NamespaceContent::list(ListContext context) {
   auto filter = Filter::parse(context.getParams().getFilters());
-  auto records = metadata.listContent(ns);
+  auto records = metadata.content.list(ns);
   kj::Vector<ContentRecord*> matched;
   for (auto& r : records) {
     auto fields = contentFields(r);
@@ -144,7 +142,7 @@ kj::Promise<void> NamespaceContent::update(UpdateContext context) {
   updateLabels(record.labels, readLabels(params.getLabels()), params.getFieldpaths(),
                kj::str("content info \"", record.digest, "\""));
   record.updatedAt = nowNanos();
-  metadata.putContent(ns, record);
+  metadata.content.update(ns, record);
   fillInfo(context.getResults().initInfo(), record);
   return kj::READY_NOW;
 }
@@ -152,8 +150,8 @@ kj::Promise<void> NamespaceContent::update(UpdateContext context) {
 kj::Promise<void> NamespaceContent::delete_(DeleteContext context) {
   auto digest = kj::str(context.getParams().getDigest());
   require(digest);
-  metadata.removeContent(ns, digest);
-  if (metadata.contentHolders(digest) > 0) return kj::READY_NOW;
+  metadata.content.remove(ns, digest);
+  if (metadata.content.holders(digest) > 0) return kj::READY_NOW;
   // The last namespace let go: the bytes go too.
   return deletions.remove(digest);
 }
@@ -229,7 +227,7 @@ kj::Promise<void> NamespaceContent::writer(WriterContext context) {
   auto expected = params.getExpectedDigest();
   if (expected.size() > 0) {
     validateDigest(expected);
-    if (metadata.tryGetContent(ns, expected) != nullptr) {
+    if (metadata.content.get(ns, expected) != nullptr) {
       throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", expected));
     }
   }

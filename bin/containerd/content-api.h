@@ -6,7 +6,7 @@
 #include <schema/content.capnp.h>
 
 #include "blob-deletions.h"
-#include "metadata.h"
+#include "metadata/store.h"
 #include "supervisor.h"
 
 namespace ctrd {

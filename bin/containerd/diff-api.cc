@@ -30,7 +30,7 @@ kj::Promise<void> NamespaceDiff::apply(ApplyContext context) {
   auto params = context.getParams();
   auto layer = params.getLayer();
   validateDigest(layer.getDigest());
-  if (metadata.tryGetContent(ns, layer.getDigest()) == nullptr) {
+  if (metadata.content.get(ns, layer.getDigest()) == nullptr) {
     throwError(ErrorKind::NOT_FOUND, kj::str("content digest ", layer.getDigest()));
   }
   auto read = content.client<schema::ContentStore>().readRequest();
@@ -88,9 +88,7 @@ kj::Promise<void> NamespaceDiff::diff(DiffContext context) {
       auto descriptor = r.getDescriptor();
       auto extra = readLabels(context.getParams().getLabels());
       if (extra.size() > 0) {
-        auto record = KJ_ASSERT_NONNULL(metadata.tryGetContent(ns, descriptor.getDigest()));
-        for (auto& e : extra) setLabel(record.labels, kj::str(e.key), kj::str(e.value));
-        metadata.putContent(ns, record);
+        metadata.content.mergeLabels(ns, descriptor.getDigest(), extra);
       }
       context.getResults().setDescriptor(descriptor);
     });

@@ -75,7 +75,7 @@ public:
   kj::Promise<bool> reach(const Descriptor& d, NodeRole) override {
     blobs++;
     total += d.size;
-    if (backends.metadata.tryGetContent(ns, d.digest) == nullptr) {
+    if (backends.metadata.content.get(ns, d.digest) == nullptr) {
       complete = false;
       return false;
     }
@@ -126,7 +126,7 @@ private:
 }  // namespace
 
 ImageRecord NamespaceImages::require(kj::StringPtr name) {
-  KJ_IF_MAYBE(r, backends.metadata.tryGetImage(ns, name)) {
+  KJ_IF_MAYBE(r, backends.metadata.images.get(ns, name)) {
     return kj::mv(*r);
   }
   throwError(ErrorKind::NOT_FOUND, kj::str("image \"", name, "\""));
@@ -140,7 +140,7 @@ kj::Promise<void> NamespaceImages::get(GetContext context) {
 kj::Promise<void> NamespaceImages::list(ListContext context) {
   auto filter = Filter::parse(context.getParams().getFilters());
   kj::Vector<ImageRecord> matched;
-  for (auto& r : backends.metadata.listImages(ns)) {
+  for (auto& r : backends.metadata.images.list(ns)) {
     auto lookup = imageFields(r);
     if (filter.matches(lookup)) matched.add(kj::mv(r));
   }
@@ -155,7 +155,7 @@ kj::Promise<void> NamespaceImages::create(CreateContext context) {
   int64_t now = nowNanos();
   ImageRecord r{kj::str(image.getName()), {}, {}, 0, readLabels(image.getLabels()), now, now};
   readTarget(r, image.getTarget());
-  if (!backends.metadata.insertImage(ns, r)) {
+  if (!backends.metadata.images.insert(ns, r)) {
     throwError(ErrorKind::ALREADY_EXISTS, kj::str("image \"", r.name, "\""));
   }
   fillImage(context.getResults().initImage(), r);
@@ -186,14 +186,14 @@ kj::Promise<void> NamespaceImages::update(UpdateContext context) {
                  kj::str("image \"", r.name, "\""));
   }
   r.updatedAt = nowNanos();
-  backends.metadata.putImage(ns, r);
+  backends.metadata.images.update(ns, r);
   fillImage(context.getResults().initImage(), r);
   return kj::READY_NOW;
 }
 
 kj::Promise<void> NamespaceImages::delete_(DeleteContext context) {
   auto name = context.getParams().getName();
-  if (!backends.metadata.removeImage(ns, name)) {
+  if (!backends.metadata.images.remove(ns, name)) {
     throwError(ErrorKind::NOT_FOUND, kj::str("image \"", name, "\""));
   }
   return kj::READY_NOW;

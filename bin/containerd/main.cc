@@ -3,7 +3,6 @@
 #include <common/config.h>
 #include <common/errors.h>
 #include <common/log.h>
-#include <common/profile.h>
 #include <common/rpc.h>
 #include <common/socket.h>
 #include <common/version.h>
@@ -13,6 +12,7 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 #include <limits.h>
+#include <sandbox/profile.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>

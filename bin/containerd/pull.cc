@@ -231,14 +231,14 @@ private:
     size_t at = item(kj::str(kind, "-", d.digest), Status::WAITING, d.size);
     label(d.digest, kj::str(oci::labels::DISTRIBUTION_SOURCE, reference.domain),
           kj::str(reference.path));
-    if (backends.metadata.tryGetContent(ns, d.digest) != nullptr) {
+    if (backends.metadata.content.get(ns, d.digest) != nullptr) {
       items[at].status = Status::EXISTS;
       items[at].offset = d.size;
       return kj::READY_NOW;
     }
     auto work = [this, d = d.clone(), at]() -> kj::Promise<void> {
       // Runs once per namespace and digest, however many pulls want it.
-      if (backends.metadata.tryGetContent(ns, d.digest) != nullptr) return kj::READY_NOW;
+      if (backends.metadata.content.get(ns, d.digest) != nullptr) return kj::READY_NOW;
       auto req = registry.fetchRequest();
       d.fill(req.initDescriptor());
       req.setOwner(ns);
@@ -253,13 +253,10 @@ private:
             logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
                      (nowNanos() - started) / 1000000, " ms");
             int64_t size = response.getSize();
-            return backends.deletions.record(
-                kj::str(digest), since, [this, digest = kj::mv(digest), size]() {
-                  if (backends.metadata.tryGetContent(ns, digest) == nullptr) {
-                    int64_t now = nowNanos();
-                    backends.metadata.putContent(ns, {kj::str(digest), size, {}, now, now});
-                  }
-                });
+            return backends.deletions.record(kj::str(digest), since,
+                                             [this, digest = kj::mv(digest), size]() {
+                                               backends.metadata.content.add(ns, digest, size);
+                                             });
           })
           .attach(kj::mv(self));
     };
@@ -280,21 +277,8 @@ private:
 
   void applyLabelsOf(kj::StringPtr digest) {
     if (!fetched) return;
-    KJ_IF_MAYBE(wantLabels, labels.find(digest)) {
-      KJ_IF_MAYBE(record, backends.metadata.tryGetContent(ns, digest)) {
-        bool changed = false;
-        for (auto& e : *wantLabels) {
-          KJ_IF_MAYBE(v, record->labels.find(e.key)) {
-            if (*v == e.value) continue;
-          }
-          setLabel(record->labels, kj::str(e.key), kj::str(e.value));
-          changed = true;
-        }
-        if (changed) {
-          record->updatedAt = nowNanos();
-          backends.metadata.putContent(ns, *record);
-        }
-      }
+    KJ_IF_MAYBE(wanted, labels.find(digest)) {
+      backends.metadata.content.mergeLabels(ns, digest, *wanted);
     }
   }
 
@@ -303,14 +287,7 @@ private:
   }
 
   void recordImage() {
-    int64_t now = nowNanos();
-    ImageRecord record{
-        kj::str(name), kj::str(root.mediaType), kj::str(root.digest), root.size, {}, now, now};
-    KJ_IF_MAYBE(existing, backends.metadata.tryGetImage(ns, name)) {
-      record.labels = kj::mv(existing->labels);
-      record.createdAt = existing->createdAt;
-    }
-    backends.metadata.putImage(ns, record);
+    backends.metadata.images.record(ns, name, root.mediaType, root.digest, root.size);
   }
 
   kj::Promise<void> report() {
@@ -339,7 +316,7 @@ private:
 
   void fillResults(PullCallContext& context) {
     auto results = context.getResults();
-    KJ_IF_MAYBE(record, backends.metadata.tryGetImage(ns, name)) {
+    KJ_IF_MAYBE(record, backends.metadata.images.get(ns, name)) {
       fillImage(results.initImage(), *record);
     }
     kj::ArrayPtr<const kj::Own<UnpackResult>> done;

@@ -6,8 +6,8 @@
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/vector.h>
+#include <sandbox/spawn.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -105,43 +105,14 @@ void ServiceProcess::spawn() {
     args.add(kj::str("--gid"));
     args.add(kj::str(id->gid));
   }
-  kj::Vector<char*> argv;
-  for (auto& a : args) argv.add(a.begin());
-  argv.add(nullptr);
-  char pathEnv[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  char* envp[] = {pathEnv, nullptr};
-
-  posix_spawn_file_actions_t actions;
-  KJ_SYSCALL(posix_spawn_file_actions_init(&actions));
-  KJ_DEFER(posix_spawn_file_actions_destroy(&actions));
-  // dup2 clears CLOEXEC on the copy; everything else above stdio is closed.
-  int src = theirs.get();
-  if (src == SERVICE_SOCKET_FD) {
-    KJ_SYSCALL(src = fcntl(theirs.get(), F_DUPFD_CLOEXEC, 10));
-    theirs = kj::AutoCloseFd(src);
-  }
-  KJ_ASSERT(posix_spawn_file_actions_adddup2(&actions, src, SERVICE_SOCKET_FD) == 0);
-  KJ_ASSERT(posix_spawn_file_actions_addclosefrom_np(&actions, SERVICE_SOCKET_FD + 1) == 0);
-
-  posix_spawnattr_t attr;
-  KJ_ASSERT(posix_spawnattr_init(&attr) == 0);
-  KJ_DEFER(posix_spawnattr_destroy(&attr));
-  // KJ blocks the signals it waits on and ignores SIGPIPE; a child must start with neither. Its
-  // own process group keeps a terminal's ^C away from it: the supervisor stops it in order.
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
-  pid_t pid;
-  int rc = posix_spawn(&pid, executable.cStr(), &actions, &attr, argv.begin(), envp);
-  if (rc != 0) {
-    throwError(ErrorKind::UNKNOWN, kj::str("cannot start ", config.profile->executable, ": ",
-                                           executable, ": ", strerror(rc)));
+  // Its own process group keeps a terminal's ^C away from it: the supervisor stops it in order.
+  kj::StringPtr env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"_kj};
+  FdMapping fds[] = {{theirs.get(), SERVICE_SOCKET_FD}};
+  pid_t pid = 0;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                pid = spawnProcess({executable, args, env, fds, ProcessGroup::OWN_GROUP});
+              })) {
+    kj::throwFatalException(withContext(kj::str("cannot start ", config.profile->executable), *e));
   }
   childPid = pid;
   // onChildExit must be registered before control returns to the event loop.

@@ -4,9 +4,8 @@
 
 #include <kj/array.h>
 #include <kj/string.h>
+#include <sandbox/profile.h>
 #include <sys/types.h>
-
-#include "profile.h"
 
 namespace ctrd {
 

@@ -5,9 +5,8 @@
 #include <kj/async-io.h>
 #include <kj/function.h>
 #include <kj/io.h>
+#include <sandbox/profile.h>
 #include <schema/service.capnp.h>
-
-#include "profile.h"
 
 namespace ctrd {
 

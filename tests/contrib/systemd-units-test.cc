@@ -1,8 +1,8 @@
 // contrib/systemd's units, read by systemd itself (`systemd-analyze`, which needs no running
 // systemd): they verify, the unprivileged services score an exposure of at most 2.0, each owns a
 // state directory of its own, and the capabilities they grant are the profile table's.
-#include <common/profile.h>
 #include <gtest/gtest.h>
+#include <sandbox/profile.h>
 #include <sys/capability.h>
 #include <unistd.h>
 

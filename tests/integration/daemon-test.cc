@@ -1,7 +1,7 @@
 // The daemon as a user meets it: real executables, real kernel, a temporary root and state.
-#include <common/profile.h>
 #include <gtest/gtest.h>
 #include <limits.h>
+#include <sandbox/profile.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>

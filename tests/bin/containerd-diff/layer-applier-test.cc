@@ -1,7 +1,6 @@
 // The layer applier in-process, on real directories, with layers made by Python's tarfile.
 #include <common/digest.h>
 #include <common/errors.h>
-#include <common/landlock.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,6 +8,7 @@
 #include <layer-applier.h>
 #include <layer-stream.h>
 #include <poll.h>
+#include <sandbox/landlock.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>

@@ -1,11 +1,11 @@
 // Each test enters a real profile in a forked child (the kernel's seccomp and capabilities, no
 // fakes) and probes what the child may and may not do.
-#include <common/profile.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <kj/exception.h>
 #include <linux/sched.h>
+#include <sandbox/profile.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 #include "profile.h"
 
+#include <common/errors.h>
 #include <errno.h>
 #include <grp.h>
 #include <kj/debug.h>
@@ -14,8 +15,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-
-#include "errors.h"
 
 namespace ctrd {
 

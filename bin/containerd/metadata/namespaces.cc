@@ -1,0 +1,54 @@
+#include "namespaces.h"
+
+#include <common/clock.h>
+
+#include "store.h"
+
+namespace ctrd {
+namespace {
+
+NamespaceRecord namespaceRecord(Statement& s) {
+  return {s.text(0), decodeLabels(s.text(1)), s.integer(2), s.integer(3)};
+}
+
+}  // namespace
+
+void NamespaceTable::createTables() {
+  auto& db = store.database();
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS namespaces ("
+      " name TEXT PRIMARY KEY, labels TEXT NOT NULL DEFAULT '{}',"
+      " created INTEGER NOT NULL, updated INTEGER NOT NULL)");
+  // Namespaces that held something before this table existed.
+  db.exec(
+      "INSERT OR IGNORE INTO namespaces (name, created, updated)"
+      " SELECT DISTINCT namespace, 0, 0 FROM (SELECT namespace FROM content"
+      " UNION SELECT namespace FROM images)");
+}
+
+void NamespaceTable::ensure(kj::StringPtr ns) {
+  int64_t now = nowNanos();
+  Statement s(store.database(),
+              "INSERT OR IGNORE INTO namespaces (name, created, updated) VALUES (?1, ?2, ?2)");
+  s.bind(1, ns).bind(2, now);
+  s.step();
+  if (store.database().changes() > 0) store.changed(ns, "/namespaces/create", ns);
+}
+
+kj::Maybe<NamespaceRecord> NamespaceTable::get(kj::StringPtr ns) {
+  Statement s(store.database(),
+              "SELECT name, labels, created, updated FROM namespaces WHERE name = ?1");
+  s.bind(1, ns);
+  if (s.step()) return namespaceRecord(s);
+  return nullptr;
+}
+
+kj::Vector<NamespaceRecord> NamespaceTable::list() {
+  Statement s(store.database(),
+              "SELECT name, labels, created, updated FROM namespaces ORDER BY name");
+  kj::Vector<NamespaceRecord> out;
+  while (s.step()) out.add(namespaceRecord(s));
+  return out;
+}
+
+}  // namespace ctrd
