@@ -1,7 +1,8 @@
-// A registry client for one repository (OCI distribution / Docker registry v2): resolve a
-// reference to a descriptor, download manifests and blobs into ingests. Blocking, built on
-// cURLpp; the server runs each call on a worker thread. Thread-safe: several downloads share one
-// client and its cached tokens.
+// The distribution protocol for one repository (OCI distribution / Docker registry v2): resolve
+// a reference to a descriptor, download manifests and blobs into ingests (push will join them),
+// with retries across endpoints. HTTP is registry-transport's, authentication registry-auth's.
+// Blocking; the server runs each call on a worker thread. Thread-safe: several downloads share
+// one client and its cached tokens.
 #pragma once
 
 #include <kj/array.h>
@@ -17,22 +18,10 @@
 #include <atomic>
 
 #include "blob-store.h"
+#include "registry-auth.h"
+#include "registry-transport.h"
 
 namespace ctrd {
-
-struct RegistryEndpoint {
-  kj::String url;  // API base, "https://host/v2"
-  bool pull = true;
-  bool resolve = true;
-  bool skipVerify = false;
-  kj::Array<kj::byte> caPem;
-  kj::Vector<kj::String> headers;  // "Name: value"
-};
-
-struct RegistryCredential {
-  kj::String username;
-  kj::String secret;
-};
 
 struct RegistryDescriptor {
   kj::String mediaType;
@@ -65,37 +54,15 @@ public:
 private:
   oci::Reference ref;
   kj::Vector<RegistryEndpoint> endpoints;
-  kj::Maybe<RegistryCredential> credential;
+  RegistryAuth auth;
 
-  struct Token {
-    kj::String authorization;  // the whole header value: "Bearer ...", "Basic ..."
-    kj::TimePoint expires;
-  };
-  kj::MutexGuarded<kj::HashMap<kj::String, Token>> tokens;
-  // By endpoint: what to send before being asked, learned from the last challenge.
-
-  struct Response;
-  struct Request;
-  Response send(const RegistryEndpoint& endpoint, Request& request,
-                const std::atomic<bool>& cancelled);
-  // One request with authentication: answers a 401 challenge once (bearer token or basic).
-  Response perform(const RegistryEndpoint& endpoint, Request& request,
-                   kj::Maybe<kj::StringPtr> authorization, const std::atomic<bool>& cancelled);
-  kj::String credentialHost() const;
-  kj::Maybe<const RegistryCredential&> credentialFor(kj::StringPtr url) const;
-  // The credentials, if `url` is on the host they are for.
-  kj::Maybe<const RegistryCredential&> credentialForRealm(const RegistryEndpoint& endpoint,
-                                                          kj::StringPtr realm) const;
-  // The credentials, if a token realm that `endpoint` named may have them.
-  Token authenticate(const RegistryEndpoint& endpoint, kj::StringPtr challenge,
-                     const std::atomic<bool>& cancelled);
-  static void checkStatus(const Response& response, kj::StringPtr subject, const Request& request);
+  static void checkStatus(const HttpResponse& response, kj::StringPtr subject,
+                          const HttpRequest& request);
   // Not found, or an error naming the registry's own message; 5xx ones are worth a retry.
   RegistryDescriptor resolveAt(const RegistryEndpoint& endpoint,
                                const std::atomic<bool>& cancelled);
   void withRetries(kj::StringPtr subject, const std::atomic<bool>& cancelled,
                    kj::FunctionParam<bool(const RegistryEndpoint&)> attempt);
-  kj::Maybe<kj::String> cachedAuthorization(kj::StringPtr endpointUrl);
 
   void downloadOnce(const RegistryEndpoint& endpoint, const RegistryDescriptor& descriptor,
                     Ingest& ingest, const std::atomic<bool>& cancelled);
@@ -104,9 +71,5 @@ private:
 };
 
 kj::StringPtr manifestAcceptHeader();
-
-bool isLocalhost(kj::StringPtr domain);
-// "localhost", "::1" or an address in 127.0.0.0/8, with or without a port: reached over plain
-// HTTP by default. A name that merely starts with "127." is not.
 
 }  // namespace ctrd

@@ -53,6 +53,14 @@ kj::StringPtr errorMessage(const kj::Exception& e) {
   return d;
 }
 
+kj::String errorSubject(const kj::Exception& e) {
+  auto message = errorMessage(e);
+  auto kind = errorKind(e);
+  auto suffix = kj::str(": ", errorKindName(kind));
+  if (kind == ErrorKind::UNKNOWN || !message.endsWith(suffix)) return kj::str(message);
+  return kj::str(message.slice(0, message.size() - suffix.size()));
+}
+
 ErrorKind errorKind(const kj::Exception& e) {
   kj::StringPtr d = errorMessage(e);
   // The kind is the last ": <kind>" in the text: context added later goes in front.

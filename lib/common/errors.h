@@ -35,4 +35,7 @@ ErrorKind errorKind(const kj::Exception& e);
 kj::StringPtr errorMessage(const kj::Exception& e);
 // The description without KJ's "remote exception: " prefixes, as a user should see it.
 
+kj::String errorSubject(const kj::Exception& e);
+// The message without its trailing ": <kind>": what to add to before throwing the kind again.
+
 }  // namespace ctrd

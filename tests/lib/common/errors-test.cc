@@ -39,3 +39,17 @@ TEST(Errors, DisconnectedMeansUnavailable) {
 
 }  // namespace
 }  // namespace ctrd
+
+namespace ctrd {
+namespace {
+
+TEST(Errors, TheSubjectIsTheMessageWithoutItsKind) {
+  auto e = makeError(ErrorKind::UNAVAILABLE, "host: refused");
+  EXPECT_EQ(errorSubject(e), "host: refused");
+  auto again = makeError(errorKind(e), kj::str(errorSubject(e), " (gave up)"));
+  EXPECT_EQ(errorMessage(again), "host: refused (gave up): unavailable");
+  EXPECT_EQ(errorSubject(makeError(ErrorKind::UNKNOWN, "plain")), "plain");
+}
+
+}  // namespace
+}  // namespace ctrd
