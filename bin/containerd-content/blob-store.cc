@@ -3,6 +3,7 @@
 #include <common/clock.h>
 #include <common/errors.h>
 #include <common/identifiers.h>
+#include <common/path.h>
 #include <common/tree.h>
 #include <dirent.h>
 #include <errno.h>
@@ -25,13 +26,6 @@ namespace {
 constexpr size_t COPY_BUFFER = 1 << 20;
 constexpr int64_t SAVE_HASH_EVERY = 64 << 20;  // a killed copy re-hashes at most this much
 constexpr int64_t WRITEBACK_EVERY = 8 << 20;   // start writeback early: commit's fsync is short
-
-kj::AutoCloseFd openDirAt(int parent, kj::StringPtr name) {
-  if (mkdirat(parent, name.cStr(), 0700) < 0 && errno != EEXIST) {
-    KJ_FAIL_SYSCALL("mkdirat", errno, name);
-  }
-  return openDirectory(parent, name);
-}
 
 kj::Maybe<kj::String> tryReadSmallFile(int dir, kj::StringPtr name) {
   int fd = openat(dir, name.cStr(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -144,9 +138,9 @@ private:
 }  // namespace
 
 BlobStore::BlobStore(kj::AutoCloseFd rootParam) : root(kj::mv(rootParam)) {
-  auto blobsTop = openDirAt(root, "blobs");
-  blobs = openDirAt(blobsTop, "sha256");
-  ingests = openDirAt(root, "ingest");
+  auto blobsTop = makeDirectory(root, "blobs", 0700);
+  blobs = makeDirectory(blobsTop, "sha256", 0700);
+  ingests = makeDirectory(root, "ingest", 0700);
 }
 
 kj::Maybe<BlobStat> BlobStore::tryStat(kj::StringPtr digest) {
@@ -161,14 +155,8 @@ kj::Maybe<BlobStat> BlobStore::tryStat(kj::StringPtr digest) {
 
 kj::Vector<BlobStat> BlobStore::list() {
   kj::Vector<BlobStat> out;
-  int fd;
-  KJ_SYSCALL(fd = dup(blobs));
-  DIR* d = fdopendir(fd);
-  KJ_ASSERT(d != nullptr);
-  KJ_DEFER(closedir(d));
-  rewinddir(d);
-  while (struct dirent* e = readdir(d)) {
-    auto digest = kj::str(SHA256_PREFIX, e->d_name);
+  for (auto& name : listDirectory(blobs)) {
+    auto digest = kj::str(SHA256_PREFIX, name);
     if (!isValidDigest(digest)) continue;
     KJ_IF_MAYBE(st, tryStat(digest)) {
       out.add(kj::mv(*st));
@@ -230,7 +218,7 @@ kj::Own<Ingest> BlobStore::openIngest(kj::StringPtr ref, kj::StringPtr expectedD
   KJ_ON_SCOPE_FAILURE(unlock(ref));
 
   auto name = ingestDirName(ref);
-  auto dir = openDirAt(ingests, name);
+  auto dir = makeDirectory(ingests, name, 0700);
   int64_t total = expectedSize;
   kj::String expected = kj::str(expectedDigest);
   int64_t started = nowNanos();
@@ -262,15 +250,9 @@ kj::Maybe<IngestStatus> BlobStore::tryIngestStatus(kj::StringPtr ref) {
 
 kj::Vector<IngestStatus> BlobStore::listIngests(kj::StringPtr prefix) {
   kj::Vector<IngestStatus> out;
-  int fd;
-  KJ_SYSCALL(fd = dup(ingests));
-  DIR* d = fdopendir(fd);
-  KJ_ASSERT(d != nullptr);
-  KJ_DEFER(closedir(d));
-  rewinddir(d);
-  while (struct dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    int dfd = openat(ingests, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  for (auto& name : listDirectory(ingests)) {
+    if (name.startsWith(".")) continue;
+    int dfd = openat(ingests, name.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (dfd < 0) continue;
     kj::AutoCloseFd dir(dfd);
     KJ_IF_MAYBE(ref, tryReadSmallFile(dir, "ref")) {

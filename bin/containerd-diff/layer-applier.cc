@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <common/errors.h>
+#include <common/path.h>
 #include <common/tree.h>
 #include <dirent.h>
 #include <errno.h>
@@ -24,15 +25,6 @@ namespace {
 constexpr kj::StringPtr WHITEOUT_PREFIX = ".wh."_kj;
 constexpr kj::StringPtr OPAQUE_MARKER = ".wh..wh..opq"_kj;
 constexpr kj::StringPtr OPAQUE_XATTR = "user.overlay.opaque"_kj;
-constexpr uint64_t RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-
-int openat2Beneath(int dirFd, const char* path, int flags) {
-  struct open_how how;
-  memset(&how, 0, sizeof(how));
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE;
-  return static_cast<int>(syscall(SYS_openat2, dirFd, path, &how, sizeof(how)));
-}
 
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
@@ -114,7 +106,7 @@ LayerApplier::LayerApplier(int target, kj::ArrayPtr<const int> parents, Whiteout
 
 kj::Maybe<kj::AutoCloseFd> LayerApplier::tryResolve(kj::StringPtr entry, int root,
                                                     kj::StringPtr path, int flags) {
-  int fd = openat2Beneath(root, path.size() == 0 ? "." : path.cStr(), flags);
+  int fd = openBeneath(root, path.size() == 0 ? "." : path.cStr(), flags);
   if (fd >= 0) return kj::AutoCloseFd(fd);
   if (errno == ENOENT || errno == ENOTDIR) return nullptr;
   if (errno == EXDEV) refuse(entry, "reached through a symlink that leaves the tree");
@@ -150,7 +142,7 @@ void LayerApplier::inheritFromLowers(kj::ArrayPtr<const int> lowers, int dirFd,
   kj::String dir, base;
   splitPath(path, dir, base);
   for (int lower : lowers) {
-    int lowerDir = openat2Beneath(lower, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
+    int lowerDir = openBeneath(lower, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
     if (lowerDir < 0) continue;
     kj::AutoCloseFd owned(lowerDir);
     struct stat st;
@@ -177,7 +169,7 @@ void LayerApplier::inheritMetadata(int target, kj::ArrayPtr<const int> parents,
     if (clean.size() == 0) continue;
     kj::String dir, base;
     splitPath(clean, dir, base);
-    int parentFd = openat2Beneath(target, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
+    int parentFd = openBeneath(target, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
     if (parentFd < 0) continue;  // removed again later in the layer
     kj::AutoCloseFd owned(parentFd);
     // Not a directory any more (or a symlink now): nothing to inherit, nothing followed.
@@ -192,7 +184,7 @@ int LayerApplier::parentDir(kj::StringPtr entry, kj::StringPtr dir) {
   KJ_IF_MAYBE(cached, dirCache.find(dir)) {
     return cached->get();
   }
-  int fd = openat2Beneath(target, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
+  int fd = openBeneath(target, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
   if (fd < 0) {
     // Walk it one component at a time beneath the target. A missing directory is created; a
     // symlink in the way that leads out of the tree (or nowhere) becomes a real directory, as
@@ -203,13 +195,13 @@ int LayerApplier::parentDir(kj::StringPtr entry, kj::StringPtr dir) {
       if (i != dir.size() && dir[i] != '/') continue;
       auto name = kj::heapString(dir.slice(start, i));
       auto path = soFar.size() == 0 ? kj::str(name) : kj::str(soFar, "/", name);
-      int probe = openat2Beneath(target, path.cStr(), O_PATH | O_DIRECTORY);
+      int probe = openBeneath(target, path.cStr(), O_PATH | O_DIRECTORY);
       if (probe >= 0) {
         close(probe);
       } else {
         int err = errno;
         int writable =
-            openat2Beneath(target, soFar.size() == 0 ? "." : soFar.cStr(), O_RDONLY | O_DIRECTORY);
+            openBeneath(target, soFar.size() == 0 ? "." : soFar.cStr(), O_RDONLY | O_DIRECTORY);
         if (writable < 0) failed(entry, "open parent", errno);
         kj::AutoCloseFd w(writable);
         struct stat st;
@@ -227,7 +219,7 @@ int LayerApplier::parentDir(kj::StringPtr entry, kj::StringPtr dir) {
       soFar = kj::mv(path);
       start = i + 1;
     }
-    fd = openat2Beneath(target, dir.cStr(), O_PATH | O_DIRECTORY);
+    fd = openBeneath(target, dir.cStr(), O_PATH | O_DIRECTORY);
     if (fd < 0) failed(entry, "resolve parent", errno);
   }
   // A layer of many directories would otherwise hold an fd for each.
@@ -260,22 +252,17 @@ void LayerApplier::applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::Str
   if (base == OPAQUE_MARKER) {
     int parent = parentDir(entry, dir);
     if (style == WhiteoutStyle::OVERLAY) {
-      int fd = openat2Beneath(parent, ".", O_RDONLY | O_DIRECTORY);
+      int fd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
       if (fd < 0) failed(entry, "open", errno);
       kj::AutoCloseFd owned(fd);
       if (fsetxattr(fd, OPAQUE_XATTR.cStr(), "y", 1, 0) < 0) failed(entry, "opaque xattr", errno);
     } else {
       // Everything the directory holds that this layer did not write goes.
-      int fd = openat2Beneath(parent, ".", O_RDONLY | O_DIRECTORY);
+      int fd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
       if (fd < 0) failed(entry, "open", errno);
       kj::AutoCloseFd owned(fd);
       kj::Vector<kj::String> doomed;
-      DIR* d = fdopendir(dup(fd));
-      KJ_ASSERT(d != nullptr);
-      KJ_DEFER(closedir(d));
-      while (auto* e = readdir(d)) {
-        kj::StringPtr name = e->d_name;
-        if (name == "." || name == "..") continue;
+      for (auto& name : listDirectory(fd)) {
         auto path = dir.size() == 0 ? kj::str(name) : kj::str(dir, "/", name);
         if (!unpacked.contains(path)) doomed.add(kj::str(name));
       }
@@ -288,7 +275,7 @@ void LayerApplier::applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::Str
   if (name.size() == 0 || name == "." || name == "..") refuse(entry, "whiteout of . or ..");
   if (name.findFirst('/') != nullptr) refuse(entry, "whiteout name with a slash");
   int parent = parentDir(entry, dir);
-  int fd = openat2Beneath(parent, ".", O_RDONLY | O_DIRECTORY);
+  int fd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
   if (fd < 0) failed(entry, "open", errno);
   kj::AutoCloseFd owned(fd);
   removeTree(fd, name);
@@ -371,7 +358,7 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
   }
   int parent = parentDir(rawName, dir);
   // The parent as a real fd: *at() creation calls need one that is not O_PATH for some types.
-  int dirFd = openat2Beneath(parent, ".", O_RDONLY | O_DIRECTORY);
+  int dirFd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
   if (dirFd < 0) failed(rawName, "open parent", errno);
   kj::AutoCloseFd dirOwned(dirFd);
   mode_t type = archive_entry_filetype(e);
@@ -488,7 +475,7 @@ LayerStream::Finished LayerApplier::apply(LayerStream& stream) {
            std::count(b.path.begin(), b.path.end(), '/');
   });
   for (auto& d : dirTimes) {
-    int fd = openat2Beneath(target, d.path.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    int fd = openBeneath(target, d.path.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (fd < 0) continue;  // removed again (or replaced) later in the layer
     kj::AutoCloseFd owned(fd);
     if (futimens(fd, d.times) < 0) failed(d.path, "set directory times", errno);

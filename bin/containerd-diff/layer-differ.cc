@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <common/digest.h>
 #include <common/errors.h>
+#include <common/path.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -145,15 +146,9 @@ struct Entry {
 
 std::vector<Entry> sortedEntries(int dir) {
   std::vector<Entry> out;
-  int fd;
-  KJ_SYSCALL(fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  DIR* d = fdopendir(fd);
-  KJ_ASSERT(d != nullptr);
-  KJ_DEFER(closedir(d));
-  while (auto* e = readdir(d)) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    Entry entry{e->d_name, {}};
-    KJ_SYSCALL(fstatat(dir, e->d_name, &entry.st, AT_SYMLINK_NOFOLLOW), e->d_name);
+  for (auto& name : listDirectory(dir)) {
+    Entry entry{name.cStr(), {}};
+    KJ_SYSCALL(fstatat(dir, name.cStr(), &entry.st, AT_SYMLINK_NOFOLLOW), name);
     out.push_back(entry);
   }
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });

@@ -19,16 +19,6 @@
 namespace ctrd {
 namespace {
 
-class FileSource final : public schema::Source::Server {
-  // The computed layer, for the content service to read by fd.
-public:
-  explicit FileSource(kj::AutoCloseFd fd) : fd(kj::mv(fd)) {}
-  kj::Maybe<int> getFd() override { return fd.get(); }
-
-private:
-  kj::AutoCloseFd fd;
-};
-
 void confine(kj::ArrayPtr<const LandlockTree> trees) {
   if (!confineThread(trees)) {
     // Older kernels: the openat2 discipline and the empty root still hold.
@@ -82,7 +72,7 @@ kj::Promise<void> DifferServer::diff(DiffContext context) {
         logDebug("computed a layer of ", layer.entries, " entries, diff id ", layer.diffId);
         auto writer = context.getParams().getWriter();
         auto copy = writer.copyFromRequest();
-        copy.setSource(kj::heap<FileSource>(kj::mv(layer.file)));
+        copy.setSource(kj::heap<FdServer<schema::Source>>(kj::mv(layer.file)));
         return copy.send().then([context, writer, diffId = kj::mv(layer.diffId),
                                  mediaType = kj::mv(mediaType)](auto) mutable {
           auto commit = writer.commitRequest();

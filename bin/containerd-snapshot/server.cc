@@ -2,6 +2,8 @@
 
 #include <common/errors.h>
 #include <common/filters.h>
+#include <common/path.h>
+#include <common/rpc.h>
 #include <common/tree.h>
 #include <common/worker.h>
 #include <errno.h>
@@ -32,15 +34,6 @@ void fillSnapshotInfo(schema::SnapshotInfo::Builder out, const SnapshotRecord& r
 }
 
 namespace {
-
-class DirectoryServer final : public schema::Directory::Server {
-public:
-  explicit DirectoryServer(kj::AutoCloseFd fd) : fd(kj::mv(fd)) {}
-  kj::Maybe<int> getFd() override { return fd.get(); }
-
-private:
-  kj::AutoCloseFd fd;
-};
 
 class SnapshotsServer final : public schema::Snapshots::Server {
 public:
@@ -137,10 +130,10 @@ public:
   kj::Promise<void> writableDir(WritableDirContext context) override {
     auto w = s.writableDir(context.getParams().getKey());
     auto results = context.getResults();
-    results.setDir(kj::heap<DirectoryServer>(kj::mv(w.dir)));
+    results.setDir(kj::heap<FdServer<schema::Directory>>(kj::mv(w.dir)));
     auto parents = results.initParents(w.parents.size());
     for (size_t i = 0; i < w.parents.size(); i++) {
-      parents.set(i, kj::heap<DirectoryServer>(kj::mv(w.parents[i])));
+      parents.set(i, kj::heap<FdServer<schema::Directory>>(kj::mv(w.parents[i])));
     }
     return kj::READY_NOW;
   }
@@ -176,10 +169,8 @@ private:
 
 kj::Own<Snapshotter> openSnapshotter(SnapshotDriver driver, int root, kj::StringPtr rootPath,
                                      kj::StringPtr name) {
-  if (mkdirat(root, name.cStr(), 0700) < 0 && errno != EEXIST) {
-    KJ_FAIL_SYSCALL("mkdirat", errno, name);
-  }
-  return kj::heap<Snapshotter>(driver, openDirectory(root, name), kj::str(rootPath, "/", name));
+  return kj::heap<Snapshotter>(driver, makeDirectory(root, name, 0700),
+                               kj::str(rootPath, "/", name));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <common/clock.h>
 #include <common/errors.h>
 #include <common/log.h>
+#include <common/path.h>
 #include <common/rpc.h>
 #include <dirent.h>
 #include <errno.h>
@@ -348,14 +349,8 @@ kj::Vector<SnapshotRecord> Snapshotter::list() {
 size_t Snapshotter::cleanup() {
   kj::Vector<kj::String> orphans;
   {
-    int fd;
-    KJ_SYSCALL(fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    DIR* d = fdopendir(fd);
-    KJ_ASSERT(d != nullptr);
-    KJ_DEFER(closedir(d));
-    while (struct dirent* e = readdir(d)) {
-      kj::StringPtr name = e->d_name;
-      if (name == "." || name == ".." || name.startsWith("metadata.db")) continue;
+    for (auto& name : listDirectory(dir)) {
+      if (name.startsWith("metadata.db")) continue;
       char* end;
       long long id = strtoll(name.cStr(), &end, 10);
       bool known = false;

@@ -1,5 +1,6 @@
 // ctr content: ls, get, ingest, rm, label, active.
 #include <common/errors.h>
+#include <common/rpc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <kj/debug.h>
@@ -13,12 +14,6 @@
 
 namespace ctrd::ctr {
 namespace {
-
-class StdinSource final : public schema::Source::Server {
-  // Hands the content service our stdin; it reads and hashes the bytes itself.
-public:
-  kj::Maybe<int> getFd() override { return STDIN_FILENO; }
-};
 
 std::string labelsText(capnp::List<schema::Label>::Reader labels) {
   if (labels.size() == 0) return "";
@@ -135,7 +130,9 @@ void registerContent(CLI::App& root, std::vector<Command>& commands, const Globa
                         open.setExpectedSize(*expectedSize);
                         auto writer = open.send().getWriter();
                         auto copy = writer.copyFromRequest();
-                        copy.setSource(kj::heap<StdinSource>());
+                        // Our stdin, for the content service to read and hash itself.
+                        copy.setSource(kj::heap<FdServer<schema::Source>>(
+                            kj::AutoCloseFd(fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3))));
                         copy.send().wait(client.waitScope());
                         auto commit = writer.commitRequest();
                         commit.setSize(*expectedSize);

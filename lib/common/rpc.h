@@ -53,6 +53,18 @@ private:
 kj::Own<RpcClient> connectRpc(kj::LowLevelAsyncIoProvider& io, kj::StringPtr path);
 // Dials `path` (blocking; unix connects complete at once) and wraps it.
 
+template <typename Interface>
+class FdServer final : public Interface::Server {
+  // A capability whose whole meaning is the fd it carries (a directory, a caller's source): the
+  // one type for every such interface. Owns the fd.
+public:
+  explicit FdServer(kj::AutoCloseFd fd) : fd(kj::mv(fd)) {}
+  kj::Maybe<int> getFd() override { return fd.get(); }
+
+private:
+  kj::AutoCloseFd fd;
+};
+
 kj::Promise<kj::AutoCloseFd> receiveFd(capnp::Capability::Client cap, kj::StringPtr what);
 // The fd a capability carries (a directory, a blob, a caller's source), as a descriptor of our
 // own: duplicated close-on-exec, since the one the RPC layer holds goes with the message.

@@ -16,22 +16,14 @@
 #include <string>
 #include <utility>
 
+#include "path.h"
+
 namespace ctrd {
 namespace {
 
 template <typename Func>
 void forEachEntry(int dirFd, Func&& func) {
-  int fd;
-  KJ_SYSCALL(fd = openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  DIR* d = fdopendir(fd);
-  KJ_ASSERT(d != nullptr);
-  KJ_DEFER(closedir(d));
-  kj::Vector<kj::String> names;
-  while (struct dirent* e = readdir(d)) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    names.add(kj::str(e->d_name));
-  }
-  for (auto& n : names) func(n);
+  for (auto& n : listDirectory(dirFd)) func(n);
 }
 
 void copyXattrs(int from, int to, kj::StringPtr what) {
@@ -147,13 +139,6 @@ void usageOf(int dir, DiskUsage& usage, std::set<InodeKey>& seen) {
 }
 
 }  // namespace
-
-kj::AutoCloseFd openDirectory(int parentFd, kj::StringPtr name) {
-  int fd;
-  KJ_SYSCALL(fd = openat(parentFd, name.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
-             name);
-  return kj::AutoCloseFd(fd);
-}
 
 void removeTree(int parentFd, kj::StringPtr name) {
   struct stat st;

@@ -6,6 +6,8 @@
 #include <kj/string.h>
 #include <stdint.h>
 
+#include "path.h"
+
 namespace ctrd {
 
 void removeTree(int parentFd, kj::StringPtr name);
@@ -22,8 +24,5 @@ struct DiskUsage {
 };
 
 DiskUsage diskUsage(int dir);
-
-kj::AutoCloseFd openDirectory(int parentFd, kj::StringPtr name);
-// O_RDONLY | O_DIRECTORY | O_NOFOLLOW.
 
 }  // namespace ctrd
