@@ -3,10 +3,10 @@
 #include <common/errors.h>
 #include <common/log.h>
 #include <common/rpc.h>
+#include <common/worker.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <kj/debug.h>
-#include <kj/thread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,12 +67,6 @@ class WriterServer final : public schema::Writer::Server {
 public:
   explicit WriterServer(kj::Own<Ingest> ingest) : ingest(kj::mv(ingest)) {}
 
-  ~WriterServer() noexcept(false) {
-    // A copy still running must stop before the ingest it writes to goes away.
-    cancelled = true;
-    copier = nullptr;
-  }
-
   kj::Promise<void> write(WriteContext context) override {
     requireIdle();
     ingest->append(context.getParams().getData());
@@ -84,27 +78,17 @@ public:
     return receiveFd(context.getParams().getSource(), "copyFrom: the source")
         .then([this, context](kj::AutoCloseFd received) mutable -> kj::Promise<void> {
           requireIdle();
-          int fd = received.release();
-          auto paf = kj::newPromiseAndCrossThreadFulfiller<int64_t>();
-          // Reading, hashing and writing run on their own thread so that this process keeps
-          // answering other calls (status, other writers, reads) while a large blob streams in.
-          copier = kj::heap<kj::Thread>([this, fd, fulfiller = kj::mv(paf.fulfiller)]() mutable {
-            kj::AutoCloseFd source(fd);
-            KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                          fulfiller->fulfill(ingest->appendFrom(source, cancelled));
-                        })) {
-              fulfiller->reject(kj::mv(*e));
-            }
-          });
-          return paf.promise.then(
-              [this, context](int64_t written) mutable {
-                copier = nullptr;
-                context.getResults().setWritten(written);
-              },
-              [this](kj::Exception&& e) {
-                copier = nullptr;
-                kj::throwFatalException(kj::mv(e));
-              });
+          // Reading, hashing and writing run on a thread of their own so that this process
+          // keeps answering other calls (status, other writers, reads) while a large blob
+          // streams in. A caller that goes away stops the copy before anything else happens.
+          copying = true;
+          return onWorker<int64_t>(
+                     [this, source = kj::mv(received)](std::atomic<bool>& cancelled) mutable {
+                       return ingest->appendFrom(source, cancelled);
+                     })
+              .attach(kj::defer([this]() { copying = false; }))
+              .then(
+                  [context](int64_t written) mutable { context.getResults().setWritten(written); });
         });
   }
 
@@ -132,11 +116,10 @@ public:
 
 private:
   kj::Own<Ingest> ingest;
-  std::atomic<bool> cancelled{false};
-  kj::Maybe<kj::Own<kj::Thread>> copier;
+  bool copying = false;
 
   void requireIdle() {
-    if (copier != nullptr) {
+    if (copying) {
       throwError(ErrorKind::UNAVAILABLE, "writer busy: a copy is still running");
     }
   }
