@@ -15,11 +15,17 @@ NamespaceRecord namespaceRecord(Statement& s) {
 
 void NamespaceTable::createTables() {
   auto& db = store.database();
+  bool existed;
+  {
+    Statement s(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'namespaces'");
+    existed = s.step();
+  }
   db.exec(
       "CREATE TABLE IF NOT EXISTS namespaces ("
       " name TEXT PRIMARY KEY, labels TEXT NOT NULL DEFAULT '{}',"
       " created INTEGER NOT NULL, updated INTEGER NOT NULL)");
-  // Namespaces that held something before this table existed.
+  // Namespaces that held something before this table existed: once, not at every start.
+  if (existed) return;
   db.exec(
       "INSERT OR IGNORE INTO namespaces (name, created, updated)"
       " SELECT DISTINCT namespace, 0, 0 FROM (SELECT namespace FROM content"
