@@ -13,6 +13,7 @@
 #include <atomic>
 
 #include "distribution-server.h"
+#include "ingest.h"
 
 namespace ctrd {
 

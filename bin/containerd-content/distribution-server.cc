@@ -11,6 +11,8 @@
 
 #include <atomic>
 
+#include "ingest.h"
+
 namespace ctrd {
 namespace {
 

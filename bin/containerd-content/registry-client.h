@@ -17,7 +17,7 @@
 
 #include <atomic>
 
-#include "blob-store.h"
+#include "ingest.h"
 #include "registry-auth.h"
 #include "registry-transport.h"
 

@@ -52,4 +52,40 @@ kj::Vector<kj::String> listDirectory(int dirFd) {
   return names;
 }
 
+kj::Maybe<kj::String> tryReadSmallFile(int dirFd, kj::StringPtr name, size_t limit) {
+  int fd = openat(dirFd, name.cStr(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return nullptr;
+  kj::AutoCloseFd owned(fd);
+  auto buf = kj::heapArray<char>(limit);
+  size_t have = 0;
+  while (have < limit) {
+    ssize_t n = read(fd, buf.begin() + have, limit - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      KJ_FAIL_SYSCALL("read", errno, name);
+    }
+    if (n == 0) break;
+    have += n;
+  }
+  return kj::heapString(buf.begin(), have);
+}
+
+void writeSmallFile(int dirFd, kj::StringPtr name, kj::ArrayPtr<const kj::byte> content,
+                    mode_t mode) {
+  int fd;
+  KJ_SYSCALL(
+      fd = openat(dirFd, name.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode),
+      name);
+  kj::AutoCloseFd owned(fd);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = write(fd, content.begin() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      KJ_FAIL_SYSCALL("write", errno, name);
+    }
+    done += n;
+  }
+}
+
 }  // namespace ctrd

@@ -24,4 +24,12 @@ kj::Vector<kj::String> listDirectory(int dirFd);
 // The names in the directory, without "." and "..", in the order the filesystem gives them.
 // Reads through a descriptor of its own: `dirFd`'s offset is untouched.
 
+kj::Maybe<kj::String> tryReadSmallFile(int dirFd, kj::StringPtr name, size_t limit = 4096);
+// The first `limit` bytes of a regular file (never through a symlink); null when it is absent
+// or cannot be opened.
+
+void writeSmallFile(int dirFd, kj::StringPtr name, kj::ArrayPtr<const kj::byte> content,
+                    mode_t mode = 0600);
+// Creates or truncates `name` (never through a symlink) and writes `content` whole.
+
 }  // namespace ctrd

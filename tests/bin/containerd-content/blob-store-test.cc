@@ -1,8 +1,8 @@
 // The blob store in-process, on a real directory.
-#include <blob-store.h>
 #include <common/errors.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <ingest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
