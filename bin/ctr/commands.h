@@ -26,6 +26,7 @@ void registerVersion(CLI::App& root, std::vector<Command>& commands);
 void registerPlugins(CLI::App& root, std::vector<Command>& commands);
 void registerContent(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerImages(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
+void registerImagePull(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
 void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 
 kj::String processStateName(schema::ProcessState::State state);
