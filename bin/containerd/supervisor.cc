@@ -17,10 +17,8 @@
 namespace ctrd {
 namespace {
 
-constexpr kj::Duration FIRST_BACKOFF = 100 * kj::MILLISECONDS;
-constexpr kj::Duration MAX_BACKOFF = 30 * kj::SECONDS;   // a spawned service crash-looping
-constexpr kj::Duration MAX_REDIAL = 2 * kj::SECONDS;     // an external unit: dialing is cheap
-constexpr kj::Duration STABLE_AFTER = 10 * kj::SECONDS;  // lived this long: backoff starts over
+constexpr kj::Duration MAX_BACKOFF = 30 * kj::SECONDS;  // a spawned service crash-looping
+constexpr kj::Duration MAX_REDIAL = 2 * kj::SECONDS;    // an external unit: dialing is cheap
 constexpr kj::Duration ANSWER_WITHIN = 10 * kj::SECONDS;
 constexpr kj::Duration STOP_GRACE = 5 * kj::SECONDS;
 
@@ -32,6 +30,13 @@ kj::String formatDuration(kj::Duration d) {
 }
 
 }  // namespace
+
+kj::Duration RestartPolicy::delayAfter(kj::Duration livedFor) {
+  if (livedFor >= STABLE_AFTER) next = FIRST;
+  auto delay = next;
+  next = kj::min(next * 2, ceiling);
+  return delay;
+}
 
 kj::String describeWaitStatus(int status) {
   if (WIFEXITED(status)) return kj::str("exited with status ", WEXITSTATUS(status));
@@ -48,7 +53,7 @@ ServiceProcess::ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& conf
       config(config),
       executable(kj::str(config.path.orDefault(kj::str(binDir, "/", config.profile->executable)))),
       logLevel(kj::str(logLevel)),
-      backoff(FIRST_BACKOFF),
+      restartPolicy(config.address == nullptr ? MAX_BACKOFF : MAX_REDIAL),
       launchedAt(io.provider->getTimer().now()) {
   if (config.address == nullptr && !config.profile->runsAsRoot) {
     identity = resolveIdentity(config);
@@ -210,14 +215,12 @@ kj::Promise<void> ServiceProcess::recover(kj::String why) {
   bootstrapCap = nullptr;
   connection = nullptr;
   auto& timer = io.provider->getTimer();
-  if (timer.now() - launchedAt >= STABLE_AFTER) backoff = FIRST_BACKOFF;
+  auto delay = restartPolicy.delayAfter(timer.now() - launchedAt);
   state = config.address == nullptr ? State::RESTARTING : State::UNAVAILABLE;
   lastError = kj::mv(why);
   logError(config.profile->executable, ": ", lastError, "; ",
            config.address == nullptr ? "restarting" : "reconnecting", " in ",
-           formatDuration(backoff));
-  auto delay = backoff;
-  backoff = kj::min(backoff * 2, config.address == nullptr ? MAX_BACKOFF : MAX_REDIAL);
+           formatDuration(delay));
   return timer.afterDelay(delay).then([this]() {
     restarts++;
     // evalNow: a dial that fails at once throws here, and must reach the handler below rather

@@ -13,6 +13,24 @@
 
 namespace ctrd {
 
+class RestartPolicy {
+  // When to start a service again after it died: at once is never right (a crash loop would
+  // spin), so the first wait is short and each next one doubles up to a ceiling; a process that
+  // lived long enough to be called stable starts the sequence over.
+public:
+  static constexpr kj::Duration FIRST = 100 * kj::MILLISECONDS;
+  static constexpr kj::Duration STABLE_AFTER = 10 * kj::SECONDS;
+  explicit RestartPolicy(kj::Duration ceiling) : ceiling(ceiling) {}
+
+  kj::Duration delayAfter(kj::Duration livedFor);
+  // The wait before the next start, for a process that ran `livedFor` (or a dial that failed
+  // after that long).
+
+private:
+  kj::Duration ceiling;
+  kj::Duration next = FIRST;
+};
+
 class ServiceProcess {
 public:
   ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config, kj::StringPtr binDir,
@@ -65,7 +83,7 @@ private:
   uint32_t restarts = 0;
   uint64_t generation_ = 0;
   kj::String lastError;
-  kj::Duration backoff;
+  RestartPolicy restartPolicy;
   kj::TimePoint launchedAt;
   bool stopping = false;
   kj::Promise<void> supervision = nullptr;
