@@ -19,7 +19,10 @@ median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/
 ms() { echo $(($1 / 1000000)); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 
+# start_ours [BIN_DIR]: our daemon from BIN_DIR (default: this tree's build) in a fresh config;
+# `ours` then runs that build's ctr.
 start_ours() {
+  cur_bin=${1:-$bin}
   cat > "$scratch/config.toml" <<CFG
 root = "$scratch/root"
 state = "$scratch/state"
@@ -33,13 +36,13 @@ gid = 64102
 uid = 64103
 gid = 64103
 CFG
-  "$bin/containerd" --log-level ${LOG_LEVEL:-info} --config "$scratch/config.toml" 2>"$scratch/containerd.log" &
+  "$cur_bin/containerd" --log-level ${LOG_LEVEL:-info} --config "$scratch/config.toml" 2>"$scratch/containerd.log" &
   daemon=$!
   for _ in $(seq 100); do ours version >/dev/null 2>&1 && return 0; sleep 0.1; done
   cat "$scratch/containerd.log" >&2
   return 1
 }
-ours() { "$bin/ctr" --address "$scratch/state/containerd.sock" "$@"; }
+ours() { "${cur_bin:-$bin}/ctr" --address "$scratch/state/containerd.sock" "$@"; }
 
 have_peer() { [ -n "$peer" ] && command -v containerd >/dev/null && [ -x /usr/bin/ctr ]; }
 start_peer() {

@@ -4,6 +4,9 @@
 # containerd 1.6 on the same registry, each from an empty store every run (default 3 runs,
 # median). Also the peak memory during the pull, sampled every 20 ms (bench/memsample.py): RSS
 # and PSS summed over all our processes, against containerd's daemon alone.
+# BASELINE_BIN=DIR adds, interleaved in the same runs, the same pulls by another build of ours
+# (e.g. an older commit's build/bin) and the ratio of this build's time to it: a change that
+# should not slow the pull is checked against the machine's noise of the moment.
 set -euo pipefail
 RUNS=${1:-3}
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +36,7 @@ sampled() {
   T_NS=$((t1 - t0)); MEM=$(cat "$scratch/mem")
 }
 
-declare -A mine theirs_t rss_ours pss_ours rss_theirs pss_theirs
+declare -A mine base theirs_t rss_ours pss_ours rss_theirs pss_theirs
 for image in busybox big; do
   for _ in $(seq "$RUNS"); do
     # Ours, from an empty root.
@@ -43,6 +46,15 @@ for image in busybox big; do
     sync
     sampled "$daemon" -- ours images pull "$registry/$image:latest"
     mine[$image]+="$T_NS "; read -r r p <<<"$MEM"; rss_ours[$image]+="$r "; pss_ours[$image]+="$p "
+    if [ -n "${BASELINE_BIN:-}" ]; then
+      kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
+      rm -rf "$scratch/root" "$scratch/state"
+      start_ours "$BASELINE_BIN"
+      sync
+      sampled "$daemon" -- ours images pull "$registry/$image:latest"
+      base[$image]+="$T_NS "
+      cur_bin=$bin
+    fi
     if have_peer; then
       "$peer/containerd.sh" clean >/dev/null 2>&1 || true
       start_peer
@@ -68,4 +80,11 @@ for image in busybox big; do
     printf '%-8s %8sms %12s %6s   %-28s %-28s\n' "$image" "$(ms "$m")" - - "$ours_mem" -
   fi
 done
+if [ -n "${BASELINE_BIN:-}" ]; then
+  printf '\n%-8s %10s %12s %6s   (baseline: %s)\n' image ours baseline ratio "$BASELINE_BIN"
+  for image in busybox big; do
+    m=$(med "${mine[$image]}"); b=$(med "${base[$image]}")
+    printf '%-8s %8sms %10sms %6s\n' "$image" "$(ms "$m")" "$(ms "$b")" "$(ratio "$m" "$b")"
+  done
+fi
 have_peer || no_peer

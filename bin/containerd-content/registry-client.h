@@ -7,8 +7,6 @@
 
 #include <kj/array.h>
 #include <kj/function.h>
-#include <kj/map.h>
-#include <kj/mutex.h>
 #include <kj/string.h>
 #include <kj/time.h>
 #include <kj/vector.h>
