@@ -88,6 +88,7 @@ struct ImageConfig {
   cmd @4 :List(Text);
   workingDir @5 :Text;
   user @6 :Text;
+  stopSignal @7 :Text;        # "SIGTERM", "15", or empty for the runtime's default
 }
 
 struct ImageDocument {

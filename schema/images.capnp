@@ -62,6 +62,10 @@ struct ImageUsage {
   complete @5 :Bool;       # every blob is present (a missing manifest hides its layers)
   chainId @6 :Text;        # empty when the config is missing
   unpacked @7 :Bool;       # `chainId` is a committed snapshot in the snapshotter asked about
+  config @8 :Distribution.ImageConfig;
+  # The chosen platform's config, as containerd-content parsed it: what a container made from
+  # the image runs (env, entrypoint, cmd, working directory, user, stop signal). Unset when the
+  # config is missing.
 }
 
 interface Images {
@@ -81,5 +85,6 @@ interface Images {
   # soon as it and its parent are in, checking diff IDs against the config.
 
   usage @6 (name :Text, platform :Text, snapshotter :Text) -> (usage :ImageUsage);
-  # What `ctr images ls` and `check` show. `platform` empty: this host's.
+  # What `ctr images ls` and `check` show, and what a container is made from. `platform` empty:
+  # this host's.
 }

@@ -50,6 +50,7 @@ void fillDocument(schema::ImageDocument::Builder out, kj::StringPtr mediaType,
     fillStrings(c.initCmd(config.cmd.size()), config.cmd);
     c.setWorkingDir(config.workingDir);
     c.setUser(config.user);
+    c.setStopSignal(config.stopSignal);
     return;
   }
   switch (oci::kindOf(mediaType)) {

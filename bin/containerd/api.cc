@@ -5,6 +5,7 @@
 #include <common/service-main.h>
 #include <kj/debug.h>
 
+#include "containers-api.h"
 #include "content-api.h"
 #include "diff-api.h"
 #include "images-api.h"
@@ -42,7 +43,10 @@ public:
     context.getResults().setImages(kj::heap<NamespaceImages>(kj::str(name_), backends));
     return kj::READY_NOW;
   }
-  kj::Promise<void> containers(ContainersContext) override { return missing("containers"); }
+  kj::Promise<void> containers(ContainersContext context) override {
+    context.getResults().setContainers(kj::heap<NamespaceContainers>(kj::str(name_), backends));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> tasks(TasksContext) override { return missing("tasks"); }
   kj::Promise<void> leases(LeasesContext) override { return missing("leases"); }
   kj::Promise<void> diff(DiffContext context) override {

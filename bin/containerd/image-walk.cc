@@ -179,7 +179,8 @@ void ImageWalk::image(Descriptor manifest, Descriptor config, kj::Vector<Descrip
                  kj::mv(layers),
                  {},
                  {},
-                 root};
+                 root,
+                 {}};
   KJ_IF_MAYBE(p, node.manifest.platform) {
     node.platform = oci::Platform{kj::str(p->os), kj::str(p->architecture), kj::str(p->variant)};
   }
@@ -191,6 +192,13 @@ void ImageWalk::image(Descriptor manifest, Descriptor config, kj::Vector<Descrip
   }
   for (auto& id : node.diffIds) validateDigest(id);
   node.chainId = oci::chainId(node.diffIds);
+  auto strings = [](capnp::List<capnp::Text>::Reader list) {
+    kj::Vector<kj::String> out;
+    for (auto s : list) out.add(kj::str(s));
+    return out;
+  };
+  node.run = {strings(c.getEnv()),        strings(c.getEntrypoint()), strings(c.getCmd()),
+              kj::str(c.getWorkingDir()), kj::str(c.getUser()),       kj::str(c.getStopSignal())};
   auto branches = KJ_MAP(f, layersReached) {
     return f.addBranch();
   };

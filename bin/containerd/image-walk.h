@@ -9,6 +9,7 @@
 #include <capnp/list.h>
 #include <kj/async.h>
 #include <kj/vector.h>
+#include <oci/image.h>
 #include <oci/platform.h>
 #include <schema/distribution.capnp.h>
 
@@ -57,6 +58,7 @@ struct ImageNode {
   kj::Vector<kj::String> diffIds;  // one per layer, each a valid digest
   kj::String chainId;              // of all the layers; empty for none
   bool root;                       // the manifest is the top of the walk (no index above)
+  oci::ImageRunConfig run;         // what the config says about running it
 };
 
 class ImageVisitor {

@@ -94,6 +94,7 @@ public:
   void image(ImageNode& node, kj::Array<kj::Promise<void>>) override {
     if (node.root) platforms.add(kj::mv(node.platform));
     chain = kj::mv(node.chainId);
+    run = kj::mv(node.run);
   }
 
   void fill(schema::ImageUsage::Builder out, bool unpacked) {
@@ -110,6 +111,18 @@ public:
     out.setComplete(complete);
     out.setChainId(chain);
     out.setUnpacked(unpacked);
+    KJ_IF_MAYBE(r, run) {
+      auto c = out.initConfig();
+      auto fill = [](auto list, const kj::Vector<kj::String>& from) {
+        for (size_t i = 0; i < from.size(); i++) list.set(i, from[i]);
+      };
+      fill(c.initEnv(r->env.size()), r->env);
+      fill(c.initEntrypoint(r->entrypoint.size()), r->entrypoint);
+      fill(c.initCmd(r->cmd.size()), r->cmd);
+      c.setWorkingDir(r->workingDir);
+      c.setUser(r->user);
+      c.setStopSignal(r->stopSignal);
+    }
   }
 
   kj::String chain;
@@ -118,6 +131,7 @@ private:
   kj::String ns;
   Backends& backends;
   kj::Vector<oci::Platform> platforms;
+  kj::Maybe<oci::ImageRunConfig> run;
   int64_t total = 0, present = 0;
   uint32_t blobs = 0, presentBlobs = 0;
   bool complete = true;

@@ -27,6 +27,7 @@ void registerPlugins(CLI::App& root, std::vector<Command>& commands);
 void registerContent(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerImages(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerImagePull(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
+void registerContainers(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 
 kj::String processStateName(schema::ProcessState::State state);

@@ -82,4 +82,30 @@ void Table::print() const {
   }
 }
 
+std::string rfc3339(int64_t ns) {
+  time_t secs = ns / 1000000000;
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof(buf) - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
+  return buf;
+}
+
+void fillLabelArgs(const std::vector<std::string>& args,
+                   capnp::List<schema::Label>::Builder labels) {
+  for (size_t i = 0; i < args.size(); i++) {
+    auto eq = args[i].find('=');
+    labels[i].setKey(args[i].substr(0, eq).c_str());
+    labels[i].setValue(eq == std::string::npos ? "" : args[i].substr(eq + 1).c_str());
+  }
+}
+
+void fillLabelPaths(const std::vector<std::string>& args,
+                    capnp::List<capnp::Text>::Builder fieldpaths) {
+  for (size_t i = 0; i < args.size(); i++) {
+    fieldpaths.set(i, ("labels." + args[i].substr(0, args[i].find('='))).c_str());
+  }
+}
+
 }  // namespace ctrd::ctr

@@ -1,6 +1,7 @@
 // Output in ctr's shapes: human sizes and ages as containerd prints them, aligned tables.
 #pragma once
 
+#include <schema/types.capnp.h>
 #include <stdint.h>
 
 #include <string>
@@ -19,6 +20,16 @@ std::string humanDuration(int64_t nanoseconds);
 
 std::string ageOf(int64_t whenNanos);
 // humanDuration of the time since `whenNanos`.
+
+std::string rfc3339(int64_t nanoseconds);
+// "2026-12-02T20:43:46.123456789Z", as Go's time.Time marshals to JSON.
+
+void fillLabelArgs(const std::vector<std::string>& args,
+                   capnp::List<schema::Label>::Builder labels);
+// `--label key=value`, `ctr ... label ID key=value key=` (an empty value removes the label).
+void fillLabelPaths(const std::vector<std::string>& args,
+                    capnp::List<capnp::Text>::Builder fieldpaths);
+// Each label's "labels.KEY" field path, for an update of those labels alone.
 
 class Table {
   // Columns padded to their widest cell, like Go's tabwriter in ctr.

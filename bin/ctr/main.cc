@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   registerContent(app, commands, globals);
   registerImages(app, commands, globals);
   registerSnapshots(app, commands, globals);
+  registerContainers(app, commands, globals);
 
   try {
     app.parse(argc, argv);

@@ -15,16 +15,6 @@
 namespace ctrd::ctr {
 namespace {
 
-std::string rfc3339(int64_t ns) {
-  time_t secs = ns / 1000000000;
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof(buf) - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
-  return buf;
-}
-
 void printMounts(const std::string& target, capnp::List<schema::Mount>::Reader mounts) {
   for (auto m : mounts) {
     std::string options;
@@ -34,14 +24,6 @@ void printMounts(const std::string& target, capnp::List<schema::Mount>::Reader m
     }
     printf("mount -t %s %s %s -o %s\n", m.getType().cStr(), m.getSource().cStr(), target.c_str(),
            options.c_str());
-  }
-}
-
-void fillLabelArgs(const std::vector<std::string>& args, capnp::List<schema::Label>::Builder out) {
-  for (size_t i = 0; i < args.size(); i++) {
-    auto eq = args[i].find('=');
-    out[i].setKey(args[i].substr(0, eq).c_str());
-    out[i].setValue(eq == std::string::npos ? "" : args[i].substr(eq + 1).c_str());
   }
 }
 
@@ -256,19 +238,16 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
   auto labelArgs = std::make_shared<std::vector<std::string>>();
   label->add_option("key", *labelKey, "the snapshot")->required();
   label->add_option("labels", *labelArgs, "key=value; key= removes the label");
-  commands.push_back(
-      {label, [open, labelKey, labelArgs](DaemonClient& client) {
-         auto req = open(client).updateRequest();
-         req.setKey(labelKey->c_str());
-         fillLabelArgs(*labelArgs, req.initLabels(labelArgs->size()));
-         auto paths = req.initFieldpaths(labelArgs->size());
-         for (size_t i = 0; i < labelArgs->size(); i++) {
-           paths.set(i, ("labels." + (*labelArgs)[i].substr(0, (*labelArgs)[i].find('='))).c_str());
-         }
-         auto infoResponse = req.send().wait(client.waitScope());
-         auto info = infoResponse.getInfo();
-         for (auto l : info.getLabels()) printf("%s=%s\n", l.getKey().cStr(), l.getValue().cStr());
-       }});
+  commands.push_back({label, [open, labelKey, labelArgs](DaemonClient& client) {
+                        auto req = open(client).updateRequest();
+                        req.setKey(labelKey->c_str());
+                        fillLabelArgs(*labelArgs, req.initLabels(labelArgs->size()));
+                        fillLabelPaths(*labelArgs, req.initFieldpaths(labelArgs->size()));
+                        auto infoResponse = req.send().wait(client.waitScope());
+                        auto info = infoResponse.getInfo();
+                        for (auto l : info.getLabels())
+                          printf("%s=%s\n", l.getKey().cStr(), l.getValue().cStr());
+                      }});
 }
 
 }  // namespace ctrd::ctr

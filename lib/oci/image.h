@@ -4,6 +4,7 @@
 
 #include <kj/array.h>
 #include <kj/string.h>
+#include <kj/vector.h>
 
 namespace ctrd::oci {
 
@@ -13,6 +14,16 @@ kj::String chainId(kj::ArrayPtr<const kj::String> diffIds);
 
 kj::String registryHost(kj::StringPtr domain);
 // The host that serves a reference's domain: docker.io is registry-1.docker.io.
+
+struct ImageRunConfig {
+  // What an image's config says about running it.
+  kj::Vector<kj::String> env;
+  kj::Vector<kj::String> entrypoint;
+  kj::Vector<kj::String> cmd;
+  kj::String workingDir;
+  kj::String user;
+  kj::String stopSignal;  // kept as the container's label, as containerd does, not in the spec
+};
 
 namespace labels {
 constexpr kj::StringPtr UNCOMPRESSED = "containerd.io/uncompressed"_kj;
@@ -24,6 +35,8 @@ constexpr kj::StringPtr GC_SNAPSHOT = "containerd.io/gc.ref.snapshot."_kj;
 // + snapshotter name: the snapshot a config keeps alive (its unpacked chain ID).
 constexpr kj::StringPtr DISTRIBUTION_SOURCE = "containerd.io/distribution.source."_kj;
 // + registry domain: the repository a blob came from.
+constexpr kj::StringPtr IMAGE_STOP_SIGNAL = "io.containerd.image.config.stop-signal"_kj;
+// On a container: the signal its image says stops it.
 }  // namespace labels
 
 }  // namespace ctrd::oci

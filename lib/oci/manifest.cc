@@ -144,6 +144,7 @@ ImageConfig parseConfig(kj::ArrayPtr<const kj::byte> bytes) {
     out.cmd = stringList(*config, "Cmd", "image config");
     out.workingDir = stringField(*config, "WorkingDir", "image config", false);
     out.user = stringField(*config, "User", "image config", false);
+    out.stopSignal = stringField(*config, "StopSignal", "image config", false);
   }
   return out;
 }

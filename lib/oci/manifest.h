@@ -42,6 +42,7 @@ struct ImageConfig {
   kj::Vector<kj::String> cmd;
   kj::String workingDir;
   kj::String user;
+  kj::String stopSignal;
 };
 
 Index parseIndex(kj::ArrayPtr<const kj::byte> bytes);

@@ -6,9 +6,10 @@
 namespace ctrd {
 
 MetadataStore::MetadataStore(kj::StringPtr path)
-    : namespaces(*this), content(*this), images(*this), db(path) {
+    : namespaces(*this), content(*this), images(*this), containers(*this), db(path) {
   content.createTables();
   images.createTables();
+  containers.createTables();
   namespaces.createTables();  // last: it records the namespaces the others hold
 }
 

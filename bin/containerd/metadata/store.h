@@ -1,5 +1,5 @@
 // meta.db: what each namespace holds, owned by the supervisor alone. One table per kind, each
-// written only by its own class (namespaces.h, content.h, images.h; containers and leases will
+// written only by its own class (namespaces.h, content.h, images.h, containers.h; leases will
 // join them), all through the one transaction rule here: every write runs in a transaction, and
 // what it changed is handed to the listeners only after it commits (events and garbage
 // collection hook in there). Snapshot records stay with containerd-snapshot (see README.md).
@@ -12,6 +12,7 @@
 
 #include <type_traits>
 
+#include "containers.h"
 #include "content.h"
 #include "images.h"
 #include "namespaces.h"
@@ -32,6 +33,7 @@ public:
   NamespaceTable namespaces;
   ContentTable content;
   ImageTable images;
+  ContainerTable containers;
 
   void onCommit(kj::Function<void(kj::ArrayPtr<const Change>)> listener);
   // Called after each committed write that changed something, with what it changed.

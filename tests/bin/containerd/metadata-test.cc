@@ -99,6 +99,42 @@ TEST_F(MetadataTest, APullRecordKeepsTheImagesLabelsAndCreationTime) {
   EXPECT_FALSE(store.images.remove("t1", "img"));
 }
 
+TEST_F(MetadataTest, AContainerIdIsTakenOncePerNamespaceAndItsUpdatesAreKept) {
+  auto record = [](const char* id, const char* spec) {
+    return ContainerRecord{kj::str(id),
+                           kj::str("busybox"),
+                           kj::str("io.containerd.runc.v2"),
+                           kj::str("runc"),
+                           kj::str(spec),
+                           kj::str("overlayfs"),
+                           kj::str(id),
+                           {},
+                           1,
+                           1};
+  };
+  EXPECT_TRUE(store.containers.insert("t1", record("web", "{}")));
+  EXPECT_FALSE(store.containers.insert("t1", record("web", "{\"other\":1}")));
+  EXPECT_TRUE(store.containers.insert("t2", record("web", "{}")));
+  auto r = KJ_ASSERT_NONNULL(store.containers.get("t1", "web"));
+  EXPECT_EQ(r.spec, "{}");  // the refused insert changed nothing
+  setLabel(r.labels, kj::str("k"), kj::str("v"));
+  r.spec = kj::str("{\"v\":2}");
+  r.updatedAt = 2;
+  store.containers.update("t1", r);
+  auto again = KJ_ASSERT_NONNULL(store.containers.get("t1", "web"));
+  EXPECT_EQ(again.spec, "{\"v\":2}");
+  EXPECT_EQ(KJ_ASSERT_NONNULL(again.labels.find("k")), "v");
+  EXPECT_EQ(again.createdAt, 1);
+  EXPECT_TRUE(store.containers.remove("t1", "web"));
+  EXPECT_FALSE(store.containers.remove("t1", "web"));
+  EXPECT_EQ(store.containers.list("t1").size(), 0u);
+  EXPECT_EQ(store.containers.list("t2").size(), 1u);
+  EXPECT_EQ(reported,
+            (std::vector<std::string>{"t1 /namespaces/create t1", "t1 /containers/create web",
+                                      "t2 /namespaces/create t2", "t2 /containers/create web",
+                                      "t1 /containers/update web", "t1 /containers/delete web"}));
+}
+
 TEST_F(MetadataTest, NamespacesOfAnOlderDatabaseAreRecordedWhenItOpens) {
   auto path = kj::str(dir.path().c_str(), "/old.db");
   {

@@ -1,0 +1,50 @@
+// The flags `ctr run` and `ctr containers create` share, as containerd 1.6's ctr spells them,
+// and what they make: a container (its spec, its snapshot from the image's chain ID, its
+// record), with nothing left behind when a step fails.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace ctrd::ctr {
+
+struct RunFlags {
+  std::string image;  // or the rootfs directory with --rootfs
+  std::string id;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string envFile;
+  std::string cwd;
+  bool tty = false;
+  bool netHost = false;
+  std::vector<std::string> mounts;
+  uint64_t memoryLimit = 0;
+  double cpus = 0;
+  std::string user;
+  bool privileged = false;
+  bool readOnly = false;
+  bool rootfs = false;
+  std::vector<std::string> withNs;
+  std::vector<std::string> labels;
+  std::string runtime = "io.containerd.runc.v2";
+  std::string runcBinary;
+  std::string hostname;
+  std::string snapshotter;
+};
+
+void addRunFlags(CLI::App& app, RunFlags& flags);
+// The flags, then IMAGE ID [COMMAND [ARG...]]: everything after ID is the command, flags
+// included, as ctr reads it.
+
+void readPositionals(CLI::App& app, RunFlags& flags);
+// IMAGE, ID and the command, from what the flags left; `invalid argument` when one is missing.
+
+void createContainer(DaemonClient& client, const Globals& globals, const RunFlags& flags);
+// Prepares the snapshot `ID` on the image's chain ID, writes the spec, records the container.
+// A missing image, an image not unpacked for the snapshotter, a bad flag: one clear error, and
+// no snapshot or record left.
+
+}  // namespace ctrd::ctr

@@ -1,0 +1,64 @@
+// The OCI runtime spec (config.json) a container runs with, built as containerd 1.6 builds it:
+// its default Linux spec (oci.WithDefaultSpec), the image's run settings (WithImageConfig), then
+// the options `ctr run` takes, in that order. Pure: no file is read here; the caller reads
+// `--env-file` and resolves user names beneath the rootfs (user.h).
+#pragma once
+
+#include <kj/string.h>
+#include <kj/vector.h>
+#include <oci/image.h>
+#include <stdint.h>
+
+namespace ctrd::oci {
+
+struct SpecMount {
+  kj::String type;
+  kj::String source;
+  kj::String destination;
+  kj::Vector<kj::String> options;
+};
+
+SpecMount parseMountFlag(kj::StringPtr flag);
+// `ctr run --mount`: "type=bind,src=/a,dst=/b,options=rbind:ro" (also source=, destination=,
+// target=). Throws `invalid argument` naming the flag for an unknown key, a missing destination
+// or a relative one.
+
+struct NamespaceJoin {
+  kj::String type;  // "network", "ipc", "uts", "pid", "mount", "cgroup", "user"
+  kj::String path;  // an existing namespace, e.g. /var/run/netns/x
+};
+
+NamespaceJoin parseWithNsFlag(kj::StringPtr flag);
+// `ctr run --with-ns TYPE:PATH`.
+
+struct SpecOptions {
+  kj::String ns;  // the containerd namespace: the cgroup path is /<ns>/<id>
+  kj::String id;
+  kj::Maybe<ImageRunConfig> image;  // none with --rootfs and no image
+  kj::Vector<kj::String> args;      // replace the image's entrypoint and cmd when given
+  kj::Vector<kj::String> env;       // KEY=VALUE, replacing the image's value of KEY
+  kj::String cwd;
+  kj::String user;  // uid[:gid], already resolved (user.h); empty for the image's
+  kj::Vector<uint32_t> additionalGids;
+  bool tty = false;
+  bool hostNetwork = false;
+  kj::String hostHostname;  // with hostNetwork: the host's name, and /etc/hosts and resolv.conf
+  bool privileged = false;
+  bool readOnly = false;
+  kj::String rootPath = kj::str("rootfs");
+  kj::String hostname;
+  kj::Vector<SpecMount> mounts;
+  kj::Vector<NamespaceJoin> joins;
+  kj::Maybe<int64_t> memoryLimit;  // bytes
+  kj::Maybe<double> cpus;          // CPU quota in cores
+  bool seccomp = true;             // the default profile (off with --privileged, as Docker)
+};
+
+kj::String generateSpec(const SpecOptions& options);
+// config.json, as runc and crun read it. Throws `invalid argument` for an option the spec cannot
+// hold (no process arguments at all, a numeric user that is not a number, cpus <= 0).
+
+kj::Vector<kj::String> defaultCapabilities();
+// containerd 1.6's default set (CAP_CHOWN ... CAP_AUDIT_WRITE), in its order.
+
+}  // namespace ctrd::oci
