@@ -1,6 +1,5 @@
 #include "containers-api.h"
 
-#include <capnp/message.h>
 #include <common/clock.h>
 #include <common/errors.h>
 #include <common/filters.h>
@@ -142,10 +141,7 @@ kj::Promise<void> NamespaceContainers::update(UpdateContext context) {
     r.snapshotKey = kj::str(given.getSnapshotKey());
   }
   if (all || labelPaths.size() > 0) {
-    capnp::MallocMessageBuilder scratch;
-    auto textList = scratch.getOrphanage().newOrphan<capnp::List<capnp::Text>>(labelPaths.size());
-    for (size_t i = 0; i < labelPaths.size(); i++) textList.get().set(i, labelPaths[i]);
-    updateLabels(r.labels, readLabels(given.getLabels()), textList.getReader(),
+    updateLabels(r.labels, readLabels(given.getLabels()), labelPaths.asPtr(),
                  kj::str("container \"", r.id, "\""));
   }
   r.updatedAt = nowNanos();

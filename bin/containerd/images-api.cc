@@ -1,6 +1,5 @@
 #include "images-api.h"
 
-#include <capnp/message.h>
 #include <common/clock.h>
 #include <common/digest.h>
 #include <common/errors.h>
@@ -192,11 +191,7 @@ kj::Promise<void> NamespaceImages::update(UpdateContext context) {
   }
   if (target) readTarget(r, image.getTarget());
   if (paths.size() == 0 || labelPaths.size() > 0) {
-    // The label paths alone, as the shared label update reads them.
-    capnp::MallocMessageBuilder scratch;
-    auto textList = scratch.getOrphanage().newOrphan<capnp::List<capnp::Text>>(labelPaths.size());
-    for (size_t i = 0; i < labelPaths.size(); i++) textList.get().set(i, labelPaths[i]);
-    updateLabels(r.labels, readLabels(image.getLabels()), textList.getReader(),
+    updateLabels(r.labels, readLabels(image.getLabels()), labelPaths.asPtr(),
                  kj::str("image \"", r.name, "\""));
   }
   r.updatedAt = nowNanos();

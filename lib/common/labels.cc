@@ -61,13 +61,21 @@ Labels decodeLabels(kj::StringPtr text) {
 
 void updateLabels(Labels& labels, const Labels& given, capnp::List<capnp::Text>::Reader fieldpaths,
                   kj::StringPtr subject) {
+  auto paths = KJ_MAP(p, fieldpaths) {
+    return kj::str(p);
+  };
+  updateLabels(labels, given, paths.asPtr(), subject);
+}
+
+void updateLabels(Labels& labels, const Labels& given, kj::ArrayPtr<const kj::String> fieldpaths,
+                  kj::StringPtr subject) {
   auto copy = [](const Labels& from) {
     Labels out;
     for (auto& e : from) setLabel(out, kj::str(e.key), kj::str(e.value));
     return out;
   };
   if (fieldpaths.size() == 0) labels = copy(given);
-  for (auto path : fieldpaths) {
+  for (auto& path : fieldpaths) {
     if (path == "labels") {
       labels = copy(given);
     } else if (path.startsWith("labels.")) {

@@ -28,5 +28,8 @@ void updateLabels(Labels& labels, const Labels& given, capnp::List<capnp::Text>:
 // containerd's Update with a field mask: no paths or "labels" replaces them all, "labels.KEY"
 // sets or (with an empty or missing value) removes one key. Any other path is an
 // `invalid argument` naming `subject`.
+void updateLabels(Labels& labels, const Labels& given, kj::ArrayPtr<const kj::String> fieldpaths,
+                  kj::StringPtr subject);
+// The same, for a service whose own field paths ("target", "spec") were taken out first.
 
 }  // namespace ctrd
