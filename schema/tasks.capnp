@@ -31,11 +31,17 @@ struct Exit {
   exitedAt @1 :Int64;
 }
 
+interface Stream {
+  # A caller's stdin, stdout or stderr: the fd it carries, passed along the RPC chain (ctr ->
+  # containerd -> containerd-tasks -> the shim) and handed to the container as it is, so no
+  # byte of a container's output is copied by any of them.
+}
+
 struct Stdio {
-  # Where a process's standard streams go: FIFO paths the caller made, or empty for none.
-  stdin @0 :Text;
-  stdout @1 :Text;
-  stderr @2 :Text;
+  # Where a process's standard streams go; an unset one is /dev/null.
+  stdin @0 :Stream;
+  stdout @1 :Stream;
+  stderr @2 :Stream;
   terminal @3 :Bool;
 }
 

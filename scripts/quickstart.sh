@@ -43,7 +43,5 @@ set -x
 build/bin/ctr --address "$sock" version
 build/bin/ctr --address "$sock" images pull "$registry/busybox:latest"
 build/bin/ctr --address "$sock" images ls
-mkdir "$scratch/rootfs"
-build/bin/ctr --address "$sock" images mount "$registry/busybox:latest" "$scratch/rootfs"
-chroot "$scratch/rootfs" /bin/busybox echo "hello from the pulled busybox image"
-build/bin/ctr --address "$sock" images unmount --rm "$scratch/rootfs"
+build/bin/ctr --address "$sock" run --rm "$registry/busybox:latest" hello \
+  echo "hello from a container of the pulled busybox image"

@@ -10,6 +10,7 @@
 #include "diff-api.h"
 #include "images-api.h"
 #include "snapshots-api.h"
+#include "tasks-api.h"
 
 namespace ctrd {
 
@@ -47,7 +48,10 @@ public:
     context.getResults().setContainers(kj::heap<NamespaceContainers>(kj::str(name_), backends));
     return kj::READY_NOW;
   }
-  kj::Promise<void> tasks(TasksContext) override { return missing("tasks"); }
+  kj::Promise<void> tasks(TasksContext context) override {
+    context.getResults().setTasks(kj::heap<NamespaceTasks>(kj::str(name_), backends));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> leases(LeasesContext) override { return missing("leases"); }
   kj::Promise<void> diff(DiffContext context) override {
     context.getResults().setDiff(kj::heap<NamespaceDiff>(

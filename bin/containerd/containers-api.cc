@@ -7,6 +7,7 @@
 #include <common/snapshot-info.h>
 
 #include "snapshots-api.h"
+#include "tasks-api.h"
 
 namespace ctrd {
 namespace {
@@ -153,8 +154,25 @@ kj::Promise<void> NamespaceContainers::update(UpdateContext context) {
 kj::Promise<void> NamespaceContainers::delete_(DeleteContext context) {
   auto params = context.getParams();
   auto r = kj::heap<ContainerRecord>(require(params.getId()));
+  auto keep = params.getKeepSnapshot();
+  auto& record = *r;
+  return hasTask(backends, ns, record.id)
+      .then([this, keep, &record](bool running) {
+        if (running) {
+          throwError(ErrorKind::FAILED_PRECONDITION,
+                     kj::str("cannot delete container \"", record.id,
+                             "\": it has a task (ctr tasks rm it first)"));
+        }
+        return removeWithSnapshot(record, keep);
+      })
+      .attach(kj::mv(r));
+}
+
+kj::Promise<void> NamespaceContainers::removeWithSnapshot(const ContainerRecord& record,
+                                                          bool keep) {
+  const ContainerRecord* r = &record;
   kj::Promise<void> snapshotGone = kj::READY_NOW;
-  if (!params.getKeepSnapshot() && r->snapshotKey.size() > 0) {
+  if (!keep && r->snapshotKey.size() > 0) {
     // The snapshot first: if it cannot go, the record stays and says where it is.
     auto remove = namespaceSnapshots(ns, r->snapshotter, backends.service(ServiceKind::SNAPSHOT))
                       .removeRequest();
@@ -163,14 +181,11 @@ kj::Promise<void> NamespaceContainers::delete_(DeleteContext context) {
       if (errorKind(e) != ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(e));
     });
   }
-  auto& record = *r;
-  return snapshotGone
-      .then([this, &record]() {
-        if (!backends.metadata.containers.remove(ns, record.id)) {
-          throwError(ErrorKind::NOT_FOUND, kj::str("container \"", record.id, "\""));
-        }
-      })
-      .attach(kj::mv(r));
+  return snapshotGone.then([this, r]() {
+    if (!backends.metadata.containers.remove(ns, r->id)) {
+      throwError(ErrorKind::NOT_FOUND, kj::str("container \"", r->id, "\""));
+    }
+  });
 }
 
 }  // namespace ctrd

@@ -23,6 +23,8 @@ private:
   Backends& backends;
 
   ContainerRecord require(kj::StringPtr id);
+  kj::Promise<void> removeWithSnapshot(const ContainerRecord& record, bool keep);
+  // The snapshot first (unless kept): if it cannot go, the record stays and says where it is.
 };
 
 }  // namespace ctrd

@@ -113,7 +113,8 @@ int run(const Flags& flags) {
 
   kj::Vector<kj::Own<ServiceProcess>> services;
   for (auto& s : config.services) {
-    services.add(kj::heap<ServiceProcess>(io, s, binDir, config.root, config.logLevel));
+    services.add(
+        kj::heap<ServiceProcess>(io, s, binDir, config.root, config.state, config.logLevel));
   }
   auto stopAll = [&]() {
     auto stops = KJ_MAP(s, services) {

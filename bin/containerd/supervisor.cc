@@ -48,7 +48,8 @@ kj::String describeWaitStatus(int status) {
 }
 
 ServiceProcess::ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config,
-                               kj::StringPtr binDir, kj::StringPtr rootDir, kj::StringPtr logLevel)
+                               kj::StringPtr binDir, kj::StringPtr rootDir, kj::StringPtr stateDir,
+                               kj::StringPtr logLevel)
     : io(io),
       config(config),
       executable(kj::str(config.path.orDefault(kj::str(binDir, "/", config.profile->executable)))),
@@ -59,7 +60,8 @@ ServiceProcess::ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& conf
     identity = resolveIdentity(config);
   }
   if (config.address == nullptr && config.profile->storeDirectory.size() > 0) {
-    storeDir = kj::str(rootDir, "/", config.profile->storeDirectory);
+    storeDir = kj::str(config.profile->storeInState ? stateDir : rootDir, "/",
+                       config.profile->storeDirectory);
   }
 }
 

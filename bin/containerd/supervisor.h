@@ -34,7 +34,7 @@ private:
 class ServiceProcess {
 public:
   ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config, kj::StringPtr binDir,
-                 kj::StringPtr rootDir, kj::StringPtr logLevel);
+                 kj::StringPtr rootDir, kj::StringPtr stateDir, kj::StringPtr logLevel);
   KJ_DISALLOW_COPY(ServiceProcess);
   ~ServiceProcess() noexcept(false);
 

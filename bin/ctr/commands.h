@@ -28,6 +28,8 @@ void registerContent(CLI::App& root, std::vector<Command>& commands, const Globa
 void registerImages(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerImagePull(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
 void registerContainers(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
+void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
+void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 
 kj::String processStateName(schema::ProcessState::State state);

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   registerImages(app, commands, globals);
   registerSnapshots(app, commands, globals);
   registerContainers(app, commands, globals);
+  registerTasks(app, commands, globals);
+  registerRun(app, commands, globals);
 
   try {
     app.parse(argc, argv);

@@ -44,6 +44,16 @@ kj::Vector<kj::String> readEnvFile(const std::string& path) {
   return out;
 }
 
+uint64_t effectiveCapabilities() {
+  // CapEff from /proc/self/status: what --privileged may give.
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+  }
+  return ~uint64_t(0);
+}
+
 kj::Vector<kj::String> strings(capnp::List<capnp::Text>::Reader list) {
   kj::Vector<kj::String> out;
   for (auto s : list) out.add(kj::str(s));
@@ -121,6 +131,7 @@ void createContainer(DaemonClient& client, const Globals& globals, const RunFlag
     options.hostHostname = kj::str(host);
   }
   options.privileged = f.privileged;
+  options.currentCapabilities = effectiveCapabilities();
   options.readOnly = f.readOnly;
   options.hostname = kj::str(f.hostname.c_str());
   for (auto& m : f.mounts) options.mounts.add(oci::parseMountFlag(m.c_str()));

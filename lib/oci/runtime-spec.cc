@@ -170,11 +170,14 @@ void applyImage(json& spec, const ImageRunConfig& image) {
   if (image.workingDir.size() > 0) process["cwd"] = image.workingDir.cStr();
 }
 
-void applyPrivileged(json& spec) {
+void applyPrivileged(json& spec, uint64_t current) {
   // containerd's WithPrivileged + WithAllDevicesAllowed + WithHostDevices' effect on what the
   // container may reach: every capability, nothing masked or read-only, every device.
   json caps = json::array();
-  for (auto* c : ALL_CAPABILITIES) caps.push_back(c);
+  // ALL_CAPABILITIES is in the kernel's numbering: entry n is capability n.
+  for (size_t n = 0; n < sizeof(ALL_CAPABILITIES) / sizeof(ALL_CAPABILITIES[0]); n++) {
+    if (current & (uint64_t(1) << n)) caps.push_back(ALL_CAPABILITIES[n]);
+  }
   spec["process"]["capabilities"] = {{"bounding", caps}, {"permitted", caps}, {"effective", caps}};
   spec["linux"].erase("maskedPaths");
   spec["linux"].erase("readonlyPaths");
@@ -306,7 +309,7 @@ kj::String generateSpec(const SpecOptions& o) {
   spec["root"]["path"] = o.rootPath.cStr();
   if (o.readOnly) spec["root"]["readonly"] = true;
   if (o.hostname.size() > 0) spec["hostname"] = o.hostname.cStr();
-  if (o.privileged) applyPrivileged(spec);
+  if (o.privileged) applyPrivileged(spec, o.currentCapabilities);
   if (o.hostNetwork) applyHostNetwork(spec, o);
   for (auto& join : o.joins) applyJoin(spec, join);
   for (auto& m : o.mounts) {

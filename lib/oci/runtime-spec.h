@@ -44,6 +44,9 @@ struct SpecOptions {
   bool hostNetwork = false;
   kj::String hostHostname;  // with hostNetwork: the host's name, and /etc/hosts and resolv.conf
   bool privileged = false;
+  uint64_t currentCapabilities = ~uint64_t(0);
+  // The caller's effective set, bit n for capability n: what --privileged gives the container
+  // (containerd's WithAllCurrentCapabilities), since runc cannot grant more than it holds.
   bool readOnly = false;
   kj::String rootPath = kj::str("rootfs");
   kj::String hostname;

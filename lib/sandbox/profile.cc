@@ -113,8 +113,11 @@ const Profile PROFILES[] = {
      bit(CAP_CHOWN) | bit(CAP_FOWNER) | bit(CAP_DAC_OVERRIDE) | bit(CAP_SETFCAP) | bit(CAP_MKNOD) |
          bit(CAP_FSETID),
      true, SeccompPolicy::ALLOW_LIST, DIFF_SYSCALLS, nullptr},
-    {ServiceKind::TASKS, "containerd-tasks"_kj, "tasks"_kj, "io.containerd.runtime.v2"_kj, ""_kj,
-     true, false, ALL_CAPS, false, SeccompPolicy::DENY_LIST, TASKS_DENIED_SYSCALLS, nullptr},
+    // Its store is <state>/tasks: one bundle per task (<namespace>/<id>/), gone at reboot with
+    // the containers they ran.
+    {ServiceKind::TASKS, "containerd-tasks"_kj, "tasks"_kj, "io.containerd.runtime.v2"_kj,
+     "tasks"_kj, true, false, ALL_CAPS, false, SeccompPolicy::DENY_LIST, TASKS_DENIED_SYSCALLS,
+     nullptr, true},
 };
 
 // ---------------------------------------------------------------------------------------------

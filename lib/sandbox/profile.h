@@ -30,6 +30,7 @@ struct Profile {
   SeccompPolicy seccompPolicy;
   kj::ArrayPtr<const kj::StringPtr> syscalls;  // allowed or denied, per policy
   kj::ArrayPtr<const int> socketFamilies;      // families socket() may create (allow-lists only)
+  bool storeInState = false;  // storeDirectory is under <state> (lost at reboot), not <root>
 };
 
 kj::ArrayPtr<const Profile> allProfiles();

@@ -73,4 +73,14 @@ pid_t spawnProcess(const SpawnOptions& options) {
   return pid;
 }
 
+kj::String findExecutable(kj::StringPtr name) {
+  if (name.findFirst('/') != nullptr) return kj::str(name);
+  for (auto* dir :
+       {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
+    auto path = kj::str(dir, "/", name);
+    if (access(path.cStr(), X_OK) == 0) return path;
+  }
+  throwError(ErrorKind::NOT_FOUND, kj::str("executable \"", name, "\" in PATH"));
+}
+
 }  // namespace ctrd

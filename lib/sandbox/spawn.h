@@ -34,4 +34,8 @@ pid_t spawnProcess(const SpawnOptions& options);
 // executable).
 // The caller reaps the child.
 
+kj::String findExecutable(kj::StringPtr name);
+// `name` itself when it holds a '/', else the first executable of that name in the standard
+// PATH (/usr/local/sbin ... /bin). `not found` naming it otherwise.
+
 }  // namespace ctrd

@@ -80,6 +80,7 @@ public:
 
   const std::string& socket() const { return socket_; }
   const std::string& root() const { return root_; }
+  const std::string& state() const { return state_; }
   const std::string& configPath() const { return config_; }
   pid_t pid() const { return child_ ? child_->pid() : 0; }
   std::string log();

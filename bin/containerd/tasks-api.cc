@@ -1,0 +1,196 @@
+#include "tasks-api.h"
+
+#include <common/errors.h>
+#include <common/identifiers.h>
+
+#include "snapshots-api.h"
+
+namespace ctrd {
+
+schema::TaskRuntime::Client NamespaceTasks::runtime() {
+  return backends.service(ServiceKind::TASKS).client<schema::TaskRuntime>();
+}
+
+schema::Shim::Client NamespaceTasks::shim(kj::StringPtr containerId) {
+  validateIdentifier("container", containerId);
+  auto req = runtime().connectRequest();
+  req.setNamespace(ns);
+  req.setContainerId(containerId);
+  return req.send().getShim();
+}
+
+kj::Promise<bool> hasTask(Backends& backends, kj::StringPtr ns, kj::StringPtr containerId) {
+  auto req = backends.service(ServiceKind::TASKS).client<schema::TaskRuntime>().connectRequest();
+  req.setNamespace(ns);
+  req.setContainerId(containerId);
+  return req.send().then([](auto) { return true; },
+                         [](kj::Exception&& e) {
+                           if (errorKind(e) != ErrorKind::NOT_FOUND) {
+                             kj::throwFatalException(kj::mv(e));
+                           }
+                           return false;
+                         });
+}
+
+kj::Promise<void> NamespaceTasks::create(CreateContext context) {
+  auto params = context.getParams();
+  auto id = kj::str(params.getContainerId());
+  ContainerRecord container;
+  KJ_IF_MAYBE(c, backends.metadata.containers.get(ns, id)) {
+    container = kj::mv(*c);
+  } else {
+    throwError(ErrorKind::NOT_FOUND, kj::str("container \"", id, "\""));
+  }
+  if (params.getCheckpoint().getDigest().size() > 0) {
+    throwError(ErrorKind::NOT_IMPLEMENTED, "restoring a task from a checkpoint");
+  }
+  auto request = kj::heap(runtime().startRequest());
+  auto* start = request.get();
+  start->setNamespace(ns);
+  auto c = start->initContainer();
+  c.setId(container.id);
+  c.setImage(container.image);
+  c.initRuntime().setName(container.runtimeName);
+  c.getRuntime().setBinary(container.runtimeBinary);
+  c.setSpec(container.spec.asBytes());
+  kj::Promise<void> mounts = kj::READY_NOW;
+  if (params.getRootfs().size() > 0) {
+    start->setRootfs(params.getRootfs());
+  } else if (container.snapshotKey.size() > 0) {
+    auto req =
+        namespaceSnapshots(ns, container.snapshotter, backends.service(ServiceKind::SNAPSHOT))
+            .mountsRequest();
+    req.setKey(container.snapshotKey);
+    mounts =
+        req.send().then([start](auto response) mutable { start->setRootfs(response.getMounts()); });
+  }
+  auto stdio = params.getStdio();
+  return mounts.then([start]() mutable { return start->send(); })
+      .then([this, context, stdio, id = kj::mv(id)](auto started) mutable {
+        auto shim = started.getShim();
+        auto create = shim.createRequest();
+        create.setStdio(stdio);
+        return create.send()
+            .then(
+                [context](auto created) mutable { context.getResults().setPid(created.getPid()); })
+            .catch_([this, shim, id = kj::mv(id)](kj::Exception&& e) mutable -> kj::Promise<void> {
+              // The runtime refused (a missing command, a bad spec): nothing stays behind.
+              auto cleanup = runtime().cleanupRequest();
+              cleanup.setNamespace(ns);
+              cleanup.setContainerId(id);
+              auto shutdown =
+                  shim.shutdownRequest().send().ignoreResult().catch_([](kj::Exception&&) {});
+              return shutdown
+                  .then([cleanup = kj::mv(cleanup)]() mutable {
+                    return cleanup.send().ignoreResult();
+                  })
+                  .then([e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); });
+            });
+      })
+      .attach(kj::mv(request));
+}
+
+kj::Promise<void> NamespaceTasks::start(StartContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).startRequest();
+  req.setExecId(params.getExecId());
+  return req.send().then(
+      [context](auto response) mutable { context.getResults().setPid(response.getPid()); });
+}
+
+kj::Promise<void> NamespaceTasks::delete_(DeleteContext context) {
+  auto params = context.getParams();
+  auto id = kj::str(params.getContainerId());
+  if (params.getExecId().size() > 0) {
+    throwError(ErrorKind::NOT_IMPLEMENTED, kj::str("exec process \"", params.getExecId(), "\""));
+  }
+  auto s = shim(id);
+  auto req = s.deleteRequest();
+  return req.send().then([this, context, s, id = kj::mv(id)](auto deleted) mutable {
+    auto results = context.getResults();
+    results.setExit(deleted.getExit());
+    results.setPid(deleted.getPid());
+    auto cleanup = runtime().cleanupRequest();
+    cleanup.setNamespace(ns);
+    cleanup.setContainerId(id);
+    return s.shutdownRequest()
+        .send()
+        .ignoreResult()
+        .catch_([](kj::Exception&&) {})
+        .then([cleanup = kj::mv(cleanup)]() mutable { return cleanup.send().ignoreResult(); });
+  });
+}
+
+kj::Promise<void> NamespaceTasks::get(GetContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).stateRequest();
+  req.setExecId(params.getExecId());
+  return req.send().then(
+      [context](auto response) mutable { context.getResults().setProcess(response.getProcess()); });
+}
+
+kj::Promise<void> NamespaceTasks::list(ListContext context) {
+  return runtime().listRequest().send().then([this, context](auto all) mutable {
+    auto prefix = kj::str(ns, "/");
+    kj::Vector<kj::Promise<kj::Maybe<kj::Own<capnp::MallocMessageBuilder>>>> states;
+    for (auto t : all.getTasks()) {
+      if (!t.getContainerId().startsWith(prefix)) continue;
+      auto id = kj::str(t.getContainerId().slice(prefix.size()));
+      auto req = shim(id).stateRequest();
+      states.add(req.send().then(
+          [](auto response) -> kj::Maybe<kj::Own<capnp::MallocMessageBuilder>> {
+            auto message = kj::heap<capnp::MallocMessageBuilder>();
+            message->setRoot(response.getProcess());
+            return kj::mv(message);
+          },
+          [](kj::Exception&&) -> kj::Maybe<kj::Own<capnp::MallocMessageBuilder>> {
+            return nullptr;  // a bundle whose task has no process yet, or whose shim is gone
+          }));
+    }
+    return kj::joinPromises(states.releaseAsArray()).then([context](auto results) mutable {
+      size_t n = 0;
+      for (auto& r : results) n += r != nullptr;
+      auto out = context.getResults().initTasks(n);
+      size_t i = 0;
+      for (auto& r : results) {
+        KJ_IF_MAYBE(m, r) {
+          out.setWithCaveats(i++, (*m)->template getRoot<schema::Process>().asReader());
+        }
+      }
+    });
+  });
+}
+
+kj::Promise<void> NamespaceTasks::kill(KillContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).killRequest();
+  req.setExecId(params.getExecId());
+  req.setSignal(params.getSignal());
+  req.setAll(params.getAll());
+  return req.send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceTasks::pause(PauseContext context) {
+  return shim(context.getParams().getContainerId()).pauseRequest().send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceTasks::resume(ResumeContext context) {
+  return shim(context.getParams().getContainerId()).resumeRequest().send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceTasks::pids(PidsContext context) {
+  return shim(context.getParams().getContainerId())
+      .pidsRequest()
+      .send()
+      .then([context](auto response) mutable { context.getResults().setPids(response.getPids()); });
+}
+
+kj::Promise<void> NamespaceTasks::wait(WaitContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).waitRequest();
+  req.setExecId(params.getExecId());
+  return req.send().then(
+      [context](auto response) mutable { context.getResults().setExit(response.getExit()); });
+}
+
+}  // namespace ctrd

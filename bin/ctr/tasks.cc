@@ -1,0 +1,271 @@
+// ctr tasks (start, ls, kill, wait, rm, pause, resume, ps) and ctr run, as containerd 1.6's.
+#include <common/errors.h>
+#include <common/rpc.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "commands.h"
+#include "format.h"
+#include "run-options.h"
+
+namespace ctrd::ctr {
+namespace {
+
+schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals) {
+  return client.ns(globals.ns.c_str()).tasksRequest().send().getTasks();
+}
+
+kj::Own<schema::Stream::Server> stream(int fd) {
+  // Our own stdin, stdout or stderr, handed to the container as it is.
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) throwError(ErrorKind::UNKNOWN, kj::str("dup of fd ", fd, " failed"));
+  return kj::heap<FdServer<schema::Stream>>(kj::AutoCloseFd(copy));
+}
+
+const char* statusName(schema::TaskStatus s) {
+  switch (s) {
+    case schema::TaskStatus::CREATED:
+      return "CREATED";
+    case schema::TaskStatus::RUNNING:
+      return "RUNNING";
+    case schema::TaskStatus::STOPPED:
+      return "STOPPED";
+    case schema::TaskStatus::PAUSED:
+      return "PAUSED";
+    case schema::TaskStatus::PAUSING:
+      return "PAUSING";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+uint32_t parseSignal(const std::string& name) {
+  // ctr's --signal: "SIGTERM", "TERM" or a number.
+  if (!name.empty() && isdigit(static_cast<unsigned char>(name[0]))) return std::stoul(name);
+  std::string bare = name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
+  for (int s = 1; s < NSIG; s++) {
+    const char* abbrev = sigabbrev_np(s);
+    if (abbrev != nullptr && bare == abbrev) return s;
+  }
+  throwError(ErrorKind::INVALID_ARGUMENT, kj::str("unknown signal \"", name.c_str(), "\""));
+}
+
+void createTask(DaemonClient& client, const Globals& globals, const std::string& id,
+                bool attached) {
+  auto req = openTasks(client, globals).createRequest();
+  req.setContainerId(id.c_str());
+  if (attached) {
+    auto stdio = req.initStdio();
+    stdio.setStdin(stream(STDIN_FILENO));
+    stdio.setStdout(stream(STDOUT_FILENO));
+    stdio.setStderr(stream(STDERR_FILENO));
+  }
+  req.send().wait(client.waitScope());
+}
+
+void deleteTask(DaemonClient& client, const Globals& globals, const std::string& id) {
+  auto req = openTasks(client, globals).deleteRequest();
+  req.setContainerId(id.c_str());
+  req.send().wait(client.waitScope());
+}
+
+}  // namespace
+
+void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals& globals) {
+  auto* tasks = root.add_subcommand("tasks", "manage tasks");
+  tasks->alias("task");
+  tasks->alias("t");
+  tasks->require_subcommand(1);
+
+  auto* start = tasks->add_subcommand("start", "start a container that has been created");
+  auto startId = std::make_shared<std::string>();
+  auto startDetach = std::make_shared<bool>(false);
+  start->add_option("id", *startId, "the container")->required();
+  start->add_flag("--detach,-d", *startDetach, "detach from the task after it has started");
+  commands.push_back({start, [&globals, startId, startDetach](DaemonClient& client) {
+                        auto tasks = openTasks(client, globals);
+                        createTask(client, globals, *startId, !*startDetach);
+                        auto wait = tasks.waitRequest();
+                        wait.setContainerId(startId->c_str());
+                        auto exited = wait.send();
+                        auto req = tasks.startRequest();
+                        req.setContainerId(startId->c_str());
+                        req.send().wait(client.waitScope());
+                        if (*startDetach) return;
+                        auto status = exited.wait(client.waitScope()).getExit().getStatus();
+                        fflush(stdout);
+                        if (status != 0) exit(int(status));
+                      }});
+
+  auto* ls = tasks->add_subcommand("list", "list tasks");
+  ls->alias("ls");
+  auto quiet = std::make_shared<bool>(false);
+  ls->add_flag("--quiet,-q", *quiet, "print only the task id");
+  commands.push_back(
+      {ls, [&globals, quiet](DaemonClient& client) {
+         auto response = openTasks(client, globals).listRequest().send().wait(client.waitScope());
+         if (*quiet) {
+           for (auto t : response.getTasks()) {
+             printf("%s\n", t.getContainerId().cStr());
+           }
+           return;
+         }
+         Table table({"TASK", "PID", "STATUS"});
+         for (auto t : response.getTasks()) {
+           table.add(
+               {t.getContainerId().cStr(), std::to_string(t.getPid()), statusName(t.getStatus())});
+         }
+         table.print();
+       }});
+
+  auto* kill = tasks->add_subcommand("kill", "signal a container (default: SIGTERM)");
+  auto killId = std::make_shared<std::string>();
+  auto signal = std::make_shared<std::string>("SIGTERM");
+  auto all = std::make_shared<bool>(false);
+  auto execId = std::make_shared<std::string>();
+  kill->add_option("id", *killId, "the container")->required();
+  kill->add_option("--signal,-s", *signal, "signal to send to the container");
+  kill->add_flag("--all,-a", *all, "send signal to all processes inside the container");
+  kill->add_option("--exec-id", *execId, "process ID to kill");
+  commands.push_back({kill, [&globals, killId, signal, all, execId](DaemonClient& client) {
+                        auto req = openTasks(client, globals).killRequest();
+                        req.setContainerId(killId->c_str());
+                        req.setExecId(execId->c_str());
+                        req.setSignal(parseSignal(*signal));
+                        req.setAll(*all);
+                        req.send().wait(client.waitScope());
+                      }});
+
+  auto* wait = tasks->add_subcommand("wait", "wait for a task to exit and print its status");
+  auto waitId = std::make_shared<std::string>();
+  wait->add_option("id", *waitId, "the container")->required();
+  commands.push_back({wait, [&globals, waitId](DaemonClient& client) {
+                        auto req = openTasks(client, globals).waitRequest();
+                        req.setContainerId(waitId->c_str());
+                        auto response = req.send().wait(client.waitScope());
+                        printf("%u\n", response.getExit().getStatus());
+                      }});
+
+  auto* rm = tasks->add_subcommand("delete", "delete one or more tasks");
+  rm->alias("del");
+  rm->alias("remove");
+  rm->alias("rm");
+  auto rmIds = std::make_shared<std::vector<std::string>>();
+  auto force = std::make_shared<bool>(false);
+  rm->add_option("ids", *rmIds, "the tasks")->required();
+  rm->add_flag("--force,-f", *force, "force delete task process");
+  commands.push_back(
+      {rm, [&globals, rmIds, force](DaemonClient& client) {
+         auto tasks = openTasks(client, globals);
+         for (auto& id : *rmIds) {
+           if (*force) {
+             auto kill = tasks.killRequest();
+             kill.setContainerId(id.c_str());
+             kill.setSignal(SIGKILL);
+             kill.setAll(true);
+             kj::runCatchingExceptions([&]() { kill.send().wait(client.waitScope()); });
+             auto wait = tasks.waitRequest();
+             wait.setContainerId(id.c_str());
+             kj::runCatchingExceptions([&]() { wait.send().wait(client.waitScope()); });
+           }
+           auto req = tasks.deleteRequest();
+           req.setContainerId(id.c_str());
+           auto response = req.send().wait(client.waitScope());
+           // Unlike containerd 1.6's ctr, a non-zero exit status is reported.
+           auto status = response.getExit().getStatus();
+           if (status != 0) {
+             fprintf(stderr, "ctr: task %s exited with status %u\n", id.c_str(), status);
+           }
+         }
+       }});
+
+  for (auto verb : {"pause", "resume"}) {
+    auto* cmd = tasks->add_subcommand(verb, std::string(verb) + " an existing container");
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("id", *id, "the container")->required();
+    bool isPause = std::string(verb) == "pause";
+    commands.push_back({cmd, [&globals, id, isPause](DaemonClient& client) {
+                          auto tasks = openTasks(client, globals);
+                          if (isPause) {
+                            auto req = tasks.pauseRequest();
+                            req.setContainerId(id->c_str());
+                            req.send().wait(client.waitScope());
+                          } else {
+                            auto req = tasks.resumeRequest();
+                            req.setContainerId(id->c_str());
+                            req.send().wait(client.waitScope());
+                          }
+                        }});
+  }
+
+  auto* ps = tasks->add_subcommand("ps", "list processes for container");
+  auto psId = std::make_shared<std::string>();
+  ps->add_option("id", *psId, "the container")->required();
+  commands.push_back({ps, [&globals, psId](DaemonClient& client) {
+                        auto req = openTasks(client, globals).pidsRequest();
+                        req.setContainerId(psId->c_str());
+                        auto response = req.send().wait(client.waitScope());
+                        Table table({"PID", "INFO"});
+                        for (auto pid : response.getPids()) table.add({std::to_string(pid), "-"});
+                        table.print();
+                      }});
+}
+
+void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& globals) {
+  auto* run = root.add_subcommand("run", "run a container");
+  auto flags = std::make_shared<RunFlags>();
+  auto rm = std::make_shared<bool>(false);
+  auto detach = std::make_shared<bool>(false);
+  run->add_flag("--rm", *rm, "remove the container after running");
+  run->add_flag("--detach,-d", *detach, "detach from the task after it has started execution");
+  addRunFlags(*run, *flags);
+  commands.push_back(
+      {run, [&globals, flags, rm, detach, run](DaemonClient& client) {
+         readPositionals(*run, *flags);
+         if (*rm && *detach) {
+           throwError(ErrorKind::INVALID_ARGUMENT,
+                      "flags --detach and --rm cannot be specified together");
+         }
+         createContainer(client, globals, *flags);
+         auto containers = client.ns(globals.ns.c_str()).containersRequest().send().getContainers();
+         auto removeContainer = [&]() {
+           auto req = containers.deleteRequest();
+           req.setId(flags->id.c_str());
+           req.send().wait(client.waitScope());
+         };
+         auto tasks = openTasks(client, globals);
+         KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                            [&]() { createTask(client, globals, flags->id, !*detach); })) {
+           if (*rm) kj::runCatchingExceptions(removeContainer);
+           kj::throwFatalException(kj::mv(*e));
+         }
+         // Waiting before the start: a process that exits at once is not missed.
+         auto wait = tasks.waitRequest();
+         wait.setContainerId(flags->id.c_str());
+         auto exited = wait.send();
+         auto start = tasks.startRequest();
+         start.setContainerId(flags->id.c_str());
+         KJ_IF_MAYBE(e,
+                     kj::runCatchingExceptions([&]() { start.send().wait(client.waitScope()); })) {
+           if (*rm) {
+             kj::runCatchingExceptions([&]() { deleteTask(client, globals, flags->id); });
+             kj::runCatchingExceptions(removeContainer);
+           }
+           kj::throwFatalException(kj::mv(*e));
+         }
+         if (*detach) return;
+         auto status = exited.wait(client.waitScope()).getExit().getStatus();
+         if (*rm) {
+           deleteTask(client, globals, flags->id);
+           removeContainer();
+         }
+         fflush(stdout);
+         if (status != 0) exit(int(status));
+       }});
+}
+
+}  // namespace ctrd::ctr

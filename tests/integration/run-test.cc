@@ -1,0 +1,188 @@
+// Running containers through the real daemon, containerd-tasks, containerd-shim and runc:
+// output and exit codes, stdin, kill and wait, pause and resume, the default seccomp profile,
+// joining a namespace, and nothing left behind by --rm, a failed start or a task removed.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "harness.h"
+#include "registry.h"
+
+namespace ctrd::test {
+namespace {
+
+size_t entries(const std::string& dir) {
+  // Entries of a directory, "." and ".." aside; 0 when it does not exist.
+  size_t n = 0;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (auto* e = readdir(d))
+      n += std::string(e->d_name) != "." && std::string(e->d_name) != "..";
+    closedir(d);
+  }
+  return n;
+}
+
+std::string mountsUnder(const std::string& path) {
+  // The lines of /proc/self/mountinfo whose mount point is beneath `path`.
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string f[5];
+    for (auto& x : f) fields >> x;
+    if (f[4].rfind(path + "/", 0) == 0) found += line + "\n";
+  }
+  return found;
+}
+
+size_t shimsOf(const std::string& state) {
+  size_t n = 0;
+  if (DIR* d = opendir("/proc")) {
+    while (auto* e = readdir(d)) {
+      std::ifstream cmd(std::string("/proc/") + e->d_name + "/cmdline");
+      std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+      n += args.find("containerd-shim") != std::string::npos &&
+           args.find(state) != std::string::npos;
+    }
+    closedir(d);
+  }
+  return n;
+}
+
+class RunTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "running containers needs root";
+    if (!Registry::available()) GTEST_SKIP() << "docker-registry is not installed";
+    if (access("/usr/sbin/runc", X_OK) != 0 && access("/usr/bin/runc", X_OK) != 0) {
+      GTEST_SKIP() << "runc is not installed";
+    }
+    ASSERT_TRUE(daemon.start()) << daemon.log();
+    registry.push({"busybox", "busybox:latest"});
+    image = registry.address() + "/busybox:latest";
+    auto pulled = ctr({"images", "pull", "--plain-http", image});
+    ASSERT_EQ(pulled.status, 0) << pulled.err;
+  }
+
+  Result ctr(const std::vector<std::string>& args, const std::string& input = "") {
+    return daemon.ctr(args, input);
+  }
+
+  void expectNothingLeft() {
+    // No bundle, mount, shim, container or snapshot of ours remains.
+    EXPECT_EQ(entries(daemon.state() + "/tasks/default"), 0u);
+    EXPECT_EQ(mountsUnder(daemon.state()), "");
+    // A shim exits just after it answered its shutdown.
+    EXPECT_TRUE(waitFor([&]() { return shimsOf(daemon.state()) == 0; }, 5000));
+    EXPECT_EQ(ctr({"containers", "ls", "-q"}).out, "");
+    EXPECT_EQ(ctr({"tasks", "ls", "-q"}).out, "");
+    auto snapshots = ctr({"snapshots", "ls"}).out;
+    EXPECT_EQ(snapshots.find("Active"), std::string::npos) << snapshots;
+  }
+
+  Registry registry;
+  Daemon daemon;
+  std::string image;
+};
+
+TEST_F(RunTest, OutputGoesStraightToTheCallerAndTheExitCodeIsTheContainers) {
+  auto r = ctr({"run", "--rm", image, "echo", "sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  auto env = ctr({"run", "--rm", "--env", "GREETING=hi", "--cwd", "/etc", image, "env", "sh", "-c",
+                  "echo $GREETING $(pwd) $(id -u)"});
+  EXPECT_EQ(env.status, 0) << env.err;
+  EXPECT_EQ(env.out, "hi /etc 0\n");
+  // The image's own command (busybox's is sh) reads its stdin.
+  auto piped = ctr({"run", "--rm", image, "stdin"}, "echo from stdin\nexit 7\n");
+  EXPECT_EQ(piped.status, 7) << piped.err;
+  EXPECT_EQ(piped.out, "from stdin\n");
+  expectNothingLeft();
+}
+
+TEST_F(RunTest, AMissingCommandIsRuncsErrorAndLeavesNothing) {
+  auto r = ctr({"run", "--rm", image, "bad", "/no/such/command"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("/no/such/command"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no such file or directory"), std::string::npos) << r.err;
+  expectNothingLeft();
+  auto runtime = ctr({"run", "--rm", "--runc-binary", "no-such-runtime", image, "bad2", "true"});
+  EXPECT_EQ(runtime.status, 1);
+  EXPECT_NE(runtime.err.find("no-such-runtime"), std::string::npos) << runtime.err;
+  expectNothingLeft();
+}
+
+TEST_F(RunTest, ADetachedTaskIsKilledWaitedForAndRemoved) {
+  ASSERT_EQ(ctr({"run", "-d", image, "sleeper", "sleep", "300"}).status, 0);
+  auto ls = ctr({"tasks", "ls"});
+  EXPECT_NE(ls.out.find("RUNNING"), std::string::npos) << ls.out;
+  EXPECT_EQ(ctr({"tasks", "pause", "sleeper"}).status, 0);
+  EXPECT_NE(ctr({"tasks", "ls"}).out.find("PAUSED"), std::string::npos);
+  EXPECT_EQ(ctr({"tasks", "resume", "sleeper"}).status, 0);
+  EXPECT_NE(ctr({"tasks", "ls"}).out.find("RUNNING"), std::string::npos);
+  EXPECT_NE(ctr({"tasks", "ps", "sleeper"}).out.find("PID"), std::string::npos);
+  // Neither the container nor a running task may be removed yet.
+  auto rmContainer = ctr({"containers", "rm", "sleeper"});
+  EXPECT_EQ(rmContainer.status, 1);
+  EXPECT_NE(rmContainer.err.find("it has a task"), std::string::npos) << rmContainer.err;
+  auto rmTask = ctr({"tasks", "rm", "sleeper"});
+  EXPECT_EQ(rmTask.status, 1);
+  EXPECT_NE(rmTask.err.find("must be stopped"), std::string::npos) << rmTask.err;
+
+  EXPECT_EQ(ctr({"tasks", "kill", "--signal", "SIGKILL", "sleeper"}).status, 0);
+  auto wait = ctr({"tasks", "wait", "sleeper"});
+  EXPECT_EQ(wait.out, "137\n");
+  EXPECT_NE(ctr({"tasks", "ls"}).out.find("STOPPED"), std::string::npos);
+  // Unlike containerd 1.6, removing the task says how it ended.
+  auto rm = ctr({"tasks", "rm", "sleeper"});
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  EXPECT_NE(rm.err.find("exited with status 137"), std::string::npos) << rm.err;
+  EXPECT_EQ(ctr({"containers", "rm", "sleeper"}).status, 0);
+  expectNothingLeft();
+}
+
+TEST_F(RunTest, TheDefaultSeccompProfileRefusesWhatPrivilegedAllows) {
+  // Every container also inherits containerd-tasks' own deny-list of host-wide calls (see
+  // lib/sandbox/profile.cc): the default profile is one filter more.
+  const std::string script =
+      "grep '^Seccomp_filters:' /proc/self/status; unshare -U true && echo unshared";
+  auto confined = ctr({"run", "--rm", image, "confined", "sh", "-c", script});
+  auto privileged = ctr({"run", "--rm", "--privileged", image, "free", "sh", "-c", script});
+  EXPECT_NE(confined.out.find("Seccomp_filters:\t2"), std::string::npos) << confined.out;
+  EXPECT_NE(privileged.out.find("Seccomp_filters:\t1"), std::string::npos) << privileged.out;
+  // A user namespace needs no capability; only the profile refuses it.
+  EXPECT_EQ(confined.out.find("unshared"), std::string::npos) << confined.out;
+  EXPECT_NE(privileged.out.find("unshared"), std::string::npos) << privileged.out << privileged.err;
+  expectNothingLeft();
+}
+
+TEST_F(RunTest, WithNsJoinsANetworkNamespaceTheCallerMade) {
+  // A network namespace held by a process of the test's, with a loopback only, marked by its
+  // inode: the container's must be the same one.
+  TempDir logs;
+  Child holder({"/usr/bin/unshare", "--net", "/bin/sleep", "300"}, logs.path() + "/holder.log");
+  std::string path = "/proc/" + std::to_string(holder.pid()) + "/ns/net";
+  ASSERT_TRUE(waitFor([&]() {
+    char a[64] = "", b[64] = "";
+    readlink(path.c_str(), a, sizeof(a) - 1);
+    readlink("/proc/self/ns/net", b, sizeof(b) - 1);
+    return a[0] != '\0' && std::string(a) != b;
+  }));
+  char want[64] = "";
+  ASSERT_GT(readlink(path.c_str(), want, sizeof(want) - 1), 0);
+  auto r = ctr({"run", "--rm", "--with-ns", "network:" + path, image, "joined", "readlink",
+                "/proc/self/ns/net"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, std::string(want) + "\n");
+  holder.stop(SIGKILL);
+  expectNothingLeft();
+}
+
+}  // namespace
+}  // namespace ctrd::test
