@@ -184,5 +184,39 @@ TEST_F(RunTest, WithNsJoinsANetworkNamespaceTheCallerMade) {
   expectNothingLeft();
 }
 
+TEST_F(RunTest, TasksOutliveKilledServicesAndTheDaemonAndReportTheirExit) {
+  ASSERT_EQ(ctr({"run", "-d", image, "survivor", "sleep", "300"}).status, 0);
+  ASSERT_EQ(ctr({"run", "-d", image, "quitter", "sh", "-c", "sleep 1; exit 42"}).status, 0);
+
+  // containerd-tasks dies: the shims do not; the restarted service finds them again.
+  pid_t tasks = daemon.servicePid("containerd-tasks");
+  ASSERT_GT(tasks, 0);
+  ASSERT_EQ(kill(tasks, SIGKILL), 0);
+  ASSERT_TRUE(waitFor([&]() {
+    pid_t now = daemon.servicePid("containerd-tasks");
+    return now != 0 && now != tasks;
+  })) << daemon.log();
+  auto ls = ctr({"tasks", "ls"});
+  EXPECT_NE(ls.out.find("survivor"), std::string::npos) << ls.out << ls.err;
+
+  // The whole daemon dies, and the quitter exits while it is down.
+  ASSERT_EQ(daemon.stop(SIGKILL), 128 + SIGKILL);
+  sleep(2);
+  ASSERT_TRUE(daemon.start()) << daemon.log();
+  auto after = ctr({"tasks", "ls"});
+  EXPECT_NE(after.out.find("survivor"), std::string::npos) << after.out << after.err;
+  EXPECT_NE(after.out.find("RUNNING"), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("STOPPED"), std::string::npos) << after.out;
+  EXPECT_EQ(ctr({"tasks", "wait", "quitter"}).out, "42\n");
+
+  EXPECT_EQ(ctr({"tasks", "kill", "-s", "KILL", "survivor"}).status, 0);
+  EXPECT_EQ(ctr({"tasks", "wait", "survivor"}).out, "137\n");
+  for (auto* id : {"survivor", "quitter"}) {
+    EXPECT_EQ(ctr({"tasks", "rm", id}).status, 0) << id;
+    EXPECT_EQ(ctr({"containers", "rm", id}).status, 0) << id;
+  }
+  expectNothingLeft();
+}
+
 }  // namespace
 }  // namespace ctrd::test
