@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <memory>
@@ -66,6 +67,43 @@ void createTask(DaemonClient& client, const Globals& globals, const std::string&
   }
   req.send().wait(client.waitScope());
 }
+
+class SignalForwarder {
+  // While `ctr run` waits, the signals a user sends it go to the container's init instead (as
+  // containerd's ctr does): read from a signalfd, so nothing else in ctr changes how it
+  // handles them.
+public:
+  SignalForwarder(DaemonClient& client, schema::Tasks::Client tasks, std::string id)
+      : tasks(kj::mv(tasks)), id(kj::mv(id)) {
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
+    sigprocmask(SIG_BLOCK, &set, &previous);
+    int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) throwError(ErrorKind::UNKNOWN, "signalfd failed");
+    input = client.lowLevel().wrapInputFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+    forwarding = forward().eagerlyEvaluate([](kj::Exception&&) {});
+  }
+  ~SignalForwarder() noexcept(false) { sigprocmask(SIG_SETMASK, &previous, nullptr); }
+
+private:
+  schema::Tasks::Client tasks;
+  std::string id;
+  sigset_t set, previous;
+  kj::Own<kj::AsyncInputStream> input;
+  struct signalfd_siginfo info;
+  kj::Promise<void> forwarding = nullptr;
+
+  kj::Promise<void> forward() {
+    return input->read(&info, sizeof(info)).then([this]() {
+      auto req = tasks.killRequest();
+      req.setContainerId(id.c_str());
+      req.setSignal(info.ssi_signo);
+      return req.send().ignoreResult().catch_([](kj::Exception&&) {}).then([this]() {
+        return forward();
+      });
+    });
+  }
+};
 
 void deleteTask(DaemonClient& client, const Globals& globals, const std::string& id) {
   auto req = openTasks(client, globals).deleteRequest();
@@ -258,6 +296,7 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
            kj::throwFatalException(kj::mv(*e));
          }
          if (*detach) return;
+         SignalForwarder forwarder(client, tasks, flags->id);
          auto status = exited.wait(client.waitScope()).getExit().getStatus();
          if (*rm) {
            deleteTask(client, globals, flags->id);

@@ -13,6 +13,7 @@ public:
   // Dials the daemon; throws `failed to dial "<address>": ...: unavailable` when nobody answers.
 
   kj::WaitScope& waitScope() { return io.waitScope; }
+  kj::LowLevelAsyncIoProvider& lowLevel() { return *io.lowLevelProvider; }
   schema::Containerd::Client containerd() { return rpc->bootstrap<schema::Containerd>(); }
   schema::Namespace::Client ns(kj::StringPtr name);
   // Pipelined: a bad name fails the first call made through it.

@@ -218,5 +218,19 @@ TEST_F(RunTest, TasksOutliveKilledServicesAndTheDaemonAndReportTheirExit) {
   expectNothingLeft();
 }
 
+TEST_F(RunTest, SignalsToCtrRunReachTheContainer) {
+  TempDir logs;
+  auto log = logs.path() + "/ctr.log";
+  Child ctrRun(
+      {binPath("ctr"), "--address", daemon.socket(), "run", "--rm", image, "trapper", "sh", "-c",
+       "trap 'echo got TERM; exit 5' TERM; echo ready; while true; do sleep 0.1; done"},
+      log);
+  ASSERT_TRUE(waitFor([&]() { return readFile(log).find("ready") != std::string::npos; }))
+      << readFile(log);
+  EXPECT_EQ(ctrRun.stop(SIGTERM), 5) << readFile(log);
+  EXPECT_NE(readFile(log).find("got TERM"), std::string::npos) << readFile(log);
+  expectNothingLeft();
+}
+
 }  // namespace
 }  // namespace ctrd::test
