@@ -1,5 +1,6 @@
 #include "run-options.h"
 
+#include <client/containerd.h>
 #include <common/errors.h>
 #include <common/labels.h>
 #include <common/snapshot-info.h>
@@ -54,12 +55,6 @@ uint64_t effectiveCapabilities() {
   return ~uint64_t(0);
 }
 
-kj::Vector<kj::String> strings(capnp::List<capnp::Text>::Reader list) {
-  kj::Vector<kj::String> out;
-  for (auto s : list) out.add(kj::str(s));
-  return out;
-}
-
 }  // namespace
 
 void addRunFlags(CLI::App& app, RunFlags& f) {
@@ -110,109 +105,48 @@ void readPositionals(CLI::App& app, RunFlags& f) {
   f.args.assign(rest.begin() + 2, rest.end());
 }
 
-void createContainer(DaemonClient& client, const Globals& globals, const RunFlags& f) {
-  auto ns = client.ns(globals.ns.c_str());
+void createContainer(DaemonClient& daemon, const Globals& globals, const RunFlags& f) {
   auto runtime = runtimeOf(f);
-  auto snapshotter = kj::str(snapshotterOrDefault(f.snapshotter.c_str()));
-
-  oci::SpecOptions options;
-  options.ns = kj::str(globals.ns.c_str());
-  options.id = kj::str(f.id.c_str());
-  for (auto& a : f.args) options.args.add(kj::str(a.c_str()));
-  if (!f.envFile.empty()) options.env = readEnvFile(f.envFile);
-  for (auto& e : f.env) options.env.add(kj::str(e.c_str()));
-  options.cwd = kj::str(f.cwd.c_str());
-  options.user = kj::str(f.user.c_str());
-  options.tty = f.tty;
-  options.hostNetwork = f.netHost;
+  ContainerOptions options;
+  options.snapshotter = kj::str(f.snapshotter.c_str());
+  options.runtimeName = kj::str(runtime.name.c_str());
+  options.runtimeBinary = kj::str(runtime.binary.c_str());
+  auto& spec = options.spec;
+  for (auto& a : f.args) spec.args.add(kj::str(a.c_str()));
+  if (!f.envFile.empty()) spec.env = readEnvFile(f.envFile);
+  for (auto& e : f.env) spec.env.add(kj::str(e.c_str()));
+  spec.cwd = kj::str(f.cwd.c_str());
+  spec.user = kj::str(f.user.c_str());
+  spec.tty = f.tty;
+  spec.hostNetwork = f.netHost;
   if (f.netHost) {
     char host[256] = "";
     gethostname(host, sizeof(host) - 1);
-    options.hostHostname = kj::str(host);
+    spec.hostHostname = kj::str(host);
   }
-  options.privileged = f.privileged;
-  options.currentCapabilities = effectiveCapabilities();
-  options.readOnly = f.readOnly;
-  options.hostname = kj::str(f.hostname.c_str());
-  for (auto& m : f.mounts) options.mounts.add(oci::parseMountFlag(m.c_str()));
-  for (auto& j : f.withNs) options.joins.add(oci::parseWithNsFlag(j.c_str()));
-  if (f.memoryLimit > 0) options.memoryLimit = int64_t(f.memoryLimit);
-  if (f.cpus != 0) options.cpus = f.cpus;
-
-  Labels labels;
+  spec.privileged = f.privileged;
+  spec.currentCapabilities = effectiveCapabilities();
+  spec.readOnly = f.readOnly;
+  spec.hostname = kj::str(f.hostname.c_str());
+  for (auto& m : f.mounts) spec.mounts.add(oci::parseMountFlag(m.c_str()));
+  for (auto& j : f.withNs) spec.joins.add(oci::parseWithNsFlag(j.c_str()));
+  if (f.memoryLimit > 0) spec.memoryLimit = int64_t(f.memoryLimit);
+  if (f.cpus != 0) spec.cpus = f.cpus;
   for (auto& l : f.labels) {
     auto eq = l.find('=');
-    setLabel(labels, kj::str(l.substr(0, eq).c_str()),
+    setLabel(options.labels, kj::str(l.substr(0, eq).c_str()),
              kj::str(eq == std::string::npos ? "" : l.substr(eq + 1).c_str()));
   }
 
-  auto containers = ns.containersRequest().send().getContainers();
-  {
-    // Before anything is made: a taken id is the container's error, not its snapshot's.
-    auto get = containers.getRequest();
-    get.setId(f.id.c_str());
-    bool taken =
-        kj::runCatchingExceptions([&]() { get.send().wait(client.waitScope()); }) == nullptr;
-    if (taken) throwError(ErrorKind::ALREADY_EXISTS, kj::str("container \"", f.id.c_str(), "\""));
-  }
-
-  kj::String chainId;
+  Client client(daemon, globals.ns.c_str());
   if (f.rootfs) {
-    options.rootPath = kj::str(f.image.c_str());
+    spec.rootPath = kj::str(f.image.c_str());
+    client.newContainer(f.id.c_str(), nullptr, kj::mv(options));
   } else {
-    auto images = ns.imagesRequest().send().getImages();
-    auto req = images.usageRequest();
-    req.setName(f.image.c_str());
-    req.setSnapshotter(snapshotter);
-    auto response = req.send().wait(client.waitScope());
-    auto usage = response.getUsage();
-    if (!usage.getUnpacked()) {
-      throwError(ErrorKind::FAILED_PRECONDITION,
-                 kj::str("image \"", f.image.c_str(), "\" is not unpacked for snapshotter \"",
-                         snapshotter, "\" (ctr images pull --snapshotter ", snapshotter, ")"));
-    }
-    chainId = kj::str(usage.getChainId());
-    auto c = usage.getConfig();
-    oci::ImageRunConfig run{strings(c.getEnv()),  strings(c.getEntrypoint()),
-                            strings(c.getCmd()),  kj::str(c.getWorkingDir()),
-                            kj::str(c.getUser()), kj::str(c.getStopSignal())};
-    if (run.stopSignal.size() > 0) {
-      setLabel(labels, kj::str(oci::labels::IMAGE_STOP_SIGNAL), kj::str(run.stopSignal));
-    }
-    options.image = kj::mv(run);
+    // The image first: a missing or not unpacked image is reported before anything is made.
+    auto image = client.getImage(f.image.c_str(), options.snapshotter);
+    client.newContainer(f.id.c_str(), image, kj::mv(options));
   }
-  auto spec = oci::generateSpec(options);
-
-  schema::Snapshots::Client snapshots = nullptr;
-  if (!f.rootfs) {
-    // containerd's WithNewSnapshot: the container's own active snapshot on the image's layers.
-    auto sreq = ns.snapshotsRequest();
-    sreq.setSnapshotter(snapshotter);
-    snapshots = sreq.send().getSnapshots();
-    auto prepare = snapshots.prepareRequest();
-    prepare.setKey(f.id.c_str());
-    prepare.setParent(chainId);
-    prepare.send().wait(client.waitScope());
-  }
-  KJ_ON_SCOPE_FAILURE({
-    if (!f.rootfs) {
-      auto remove = snapshots.removeRequest();
-      remove.setKey(f.id.c_str());
-      kj::runCatchingExceptions([&]() { remove.send().wait(client.waitScope()); });
-    }
-  });
-  auto req = containers.createRequest();
-  auto c = req.initContainer();
-  c.setId(f.id.c_str());
-  if (!f.rootfs) c.setImage(f.image.c_str());
-  auto rt = c.initRuntime();
-  rt.setName(runtime.name.c_str());
-  rt.setBinary(runtime.binary.c_str());
-  c.setSpec(spec.asBytes());
-  c.setSnapshotter(snapshotter);
-  if (!f.rootfs) c.setSnapshotKey(f.id.c_str());
-  fillLabels(c.initLabels(labels.size()), labels);
-  req.send().wait(client.waitScope());
 }
 
 }  // namespace ctrd::ctr

@@ -232,5 +232,21 @@ TEST_F(RunTest, SignalsToCtrRunReachTheContainer) {
   expectNothingLeft();
 }
 
+TEST_F(RunTest, TheClientLibraryExampleRunsTheWholeFlow) {
+  // examples/run-container.cc: pull, container from the image, task with our stdio, start,
+  // SIGTERM, wait, remove; it exits with the container's status.
+  auto r = run({std::string(CTRD_BIN_DIR) + "/../examples/run-container", "--kill-after", "1",
+                daemon.socket(), image, "example-1", "sh", "-c",
+                "trap 'echo stopping; exit 3' TERM; echo running; while :; do sleep 0.1; done"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.out, "running\nstopping\n") << r.err;
+  EXPECT_NE(r.err.find("exited with status 3"), std::string::npos) << r.err;
+  // It cleaned up after itself, in its own namespace.
+  EXPECT_EQ(ctr({"-n", "example", "containers", "ls", "-q"}).out, "");
+  EXPECT_EQ(ctr({"-n", "example", "tasks", "ls", "-q"}).out, "");
+  EXPECT_EQ(entries(daemon.state() + "/tasks/example"), 0u);
+  EXPECT_EQ(mountsUnder(daemon.state()), "");
+}
+
 }  // namespace
 }  // namespace ctrd::test

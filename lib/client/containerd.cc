@@ -1,0 +1,191 @@
+#include "containerd.h"
+
+#include <common/errors.h>
+#include <common/rpc.h>
+#include <common/snapshot-info.h>
+#include <fcntl.h>
+#include <oci/image.h>
+
+#include "client.h"
+
+namespace ctrd {
+namespace {
+
+kj::Vector<kj::String> strings(capnp::List<capnp::Text>::Reader list) {
+  kj::Vector<kj::String> out;
+  for (auto s : list) out.add(kj::str(s));
+  return out;
+}
+
+kj::Own<schema::Stream::Server> stream(int fd) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) throwError(ErrorKind::UNKNOWN, kj::str("dup of fd ", fd, " failed"));
+  return kj::heap<FdServer<schema::Stream>>(kj::AutoCloseFd(copy));
+}
+
+}  // namespace
+
+Client::Client(kj::StringPtr address, kj::StringPtr ns)
+    : owned(kj::heap<DaemonClient>(address)), daemon_(owned.get()), ns_(kj::str(ns)) {}
+
+Client::Client(DaemonClient& daemon, kj::StringPtr ns) : daemon_(&daemon), ns_(kj::str(ns)) {}
+
+Client::~Client() noexcept(false) {}
+
+Image Client::pull(kj::StringPtr ref, const PullOptions& options) {
+  auto req = daemon_->ns(ns_).imagesRequest().send().getImages().pullRequest();
+  req.setRef(ref);
+  auto o = req.initOptions();
+  o.setUnpack(options.unpack);
+  o.setSnapshotter(snapshotterOrDefault(options.snapshotter));
+  o.initResolver().setPlainHttp(options.plainHttp);
+  auto response = req.send().wait(daemon_->waitScope());
+  return getImage(response.getImage().getName(), options.snapshotter);
+}
+
+Image Client::getImage(kj::StringPtr name, kj::StringPtr snapshotterName) {
+  auto snapshotter = snapshotterOrDefault(snapshotterName);
+  auto req = daemon_->ns(ns_).imagesRequest().send().getImages().usageRequest();
+  req.setName(name);
+  req.setSnapshotter(snapshotter);
+  auto response = req.send().wait(daemon_->waitScope());
+  auto usage = response.getUsage();
+  if (!usage.getUnpacked()) {
+    throwError(ErrorKind::FAILED_PRECONDITION,
+               kj::str("image \"", name, "\" is not unpacked for snapshotter \"", snapshotter,
+                       "\" (ctr images pull --snapshotter ", snapshotter, ")"));
+  }
+  auto c = usage.getConfig();
+  return {kj::str(name), kj::str(usage.getChainId()),
+          oci::ImageRunConfig{strings(c.getEnv()), strings(c.getEntrypoint()), strings(c.getCmd()),
+                              kj::str(c.getWorkingDir()), kj::str(c.getUser()),
+                              kj::str(c.getStopSignal())}};
+}
+
+Container Client::newContainer(kj::StringPtr id, kj::Maybe<const Image&> image,
+                               ContainerOptions options) {
+  auto ns = daemon_->ns(ns_);
+  auto& waitScope = daemon_->waitScope();
+  auto snapshotter = kj::str(snapshotterOrDefault(options.snapshotter));
+  auto containers = ns.containersRequest().send().getContainers();
+  {
+    // Before anything is made: a taken id is the container's error, not its snapshot's.
+    auto get = containers.getRequest();
+    get.setId(id);
+    bool taken = kj::runCatchingExceptions([&]() { get.send().wait(waitScope); }) == nullptr;
+    if (taken) throwError(ErrorKind::ALREADY_EXISTS, kj::str("container \"", id, "\""));
+  }
+  auto& spec = options.spec;
+  spec.ns = kj::str(ns_);
+  spec.id = kj::str(id);
+  KJ_IF_MAYBE(i, image) {
+    auto& config = i->config;
+    if (config.stopSignal.size() > 0) {
+      setLabel(options.labels, kj::str(oci::labels::IMAGE_STOP_SIGNAL), kj::str(config.stopSignal));
+    }
+    spec.image = oci::ImageRunConfig{KJ_MAP(s, config.env){return kj::str(s);
+  }
+  , KJ_MAP(s, config.entrypoint) {
+    return kj::str(s);
+  }
+  , KJ_MAP(s, config.cmd) {
+    return kj::str(s);
+  }
+  , kj::str(config.workingDir), kj::str(config.user), kj::str(config.stopSignal)
+};
+}  // namespace ctrd
+auto specJson = oci::generateSpec(spec);
+
+schema::Snapshots::Client snapshots = nullptr;
+KJ_IF_MAYBE(i, image) {
+  // containerd's WithNewSnapshot: the container's own active snapshot on the image's layers.
+  auto sreq = ns.snapshotsRequest();
+  sreq.setSnapshotter(snapshotter);
+  snapshots = sreq.send().getSnapshots();
+  auto prepare = snapshots.prepareRequest();
+  prepare.setKey(id);
+  prepare.setParent(i->chainId);
+  prepare.send().wait(waitScope);
+}
+KJ_ON_SCOPE_FAILURE({
+  if (image != nullptr) {
+    auto remove = snapshots.removeRequest();
+    remove.setKey(id);
+    kj::runCatchingExceptions([&]() { remove.send().wait(waitScope); });
+  }
+});
+auto req = containers.createRequest();
+auto c = req.initContainer();
+c.setId(id);
+KJ_IF_MAYBE(i, image) {
+  c.setImage(i->name);
+  c.setSnapshotKey(id);
+}
+auto rt = c.initRuntime();
+rt.setName(options.runtimeName);
+rt.setBinary(options.runtimeBinary);
+c.setSpec(specJson.asBytes());
+c.setSnapshotter(snapshotter);
+fillLabels(c.initLabels(options.labels.size()), options.labels);
+req.send().wait(waitScope);
+return Container(*this, kj::str(id));
+}
+
+Container Client::loadContainer(kj::StringPtr id) {
+  auto get = daemon_->ns(ns_).containersRequest().send().getContainers().getRequest();
+  get.setId(id);
+  get.send().wait(daemon_->waitScope());
+  return Container(*this, kj::str(id));
+}
+
+Task Container::newTask(Stdio stdio) {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().createRequest();
+  req.setContainerId(id_);
+  auto s = req.initStdio();
+  if (stdio.in >= 0) s.setStdin(stream(stdio.in));
+  if (stdio.out >= 0) s.setStdout(stream(stdio.out));
+  if (stdio.err >= 0) s.setStderr(stream(stdio.err));
+  auto response = req.send().wait(daemon.waitScope());
+  return Task(*client, kj::str(id_), response.getPid());
+}
+
+void Container::remove(bool keepSnapshot) {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).containersRequest().send().getContainers().deleteRequest();
+  req.setId(id_);
+  req.setKeepSnapshot(keepSnapshot);
+  req.send().wait(daemon.waitScope());
+}
+
+void Task::start() {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().startRequest();
+  req.setContainerId(id);
+  pid_ = req.send().wait(daemon.waitScope()).getPid();
+}
+
+void Task::kill(int signal, bool all) {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().killRequest();
+  req.setContainerId(id);
+  req.setSignal(signal);
+  req.setAll(all);
+  req.send().wait(daemon.waitScope());
+}
+
+int Task::wait() {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().waitRequest();
+  req.setContainerId(id);
+  return req.send().wait(daemon.waitScope()).getExit().getStatus();
+}
+
+int Task::remove() {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().deleteRequest();
+  req.setContainerId(id);
+  return req.send().wait(daemon.waitScope()).getExit().getStatus();
+}
+
+}  // namespace ctrd

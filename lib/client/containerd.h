@@ -1,0 +1,121 @@
+// The public C++ API, shaped like containerd's Go client in its May 2017 form:
+//
+//   ctrd::Client client("/run/containerd/containerd.sock", "default");
+//   auto image = client.pull("registry.example/busybox:latest");
+//   auto container = client.newContainer("web", image, ctrd::ContainerOptions{});
+//   auto task = container.newTask(ctrd::Stdio::inherit());
+//   task.start();
+//   task.kill(SIGTERM);
+//   int status = task.wait();
+//   task.remove();
+//   container.remove();
+//
+// Every call blocks until the daemon answers and throws kj::Exception (its description reads
+// like containerd's errors: `container "web": already exists`) on failure. Nothing here exposes
+// Cap'n Proto; `DaemonClient` (client.h) is the RPC level underneath.
+#pragma once
+
+#include <common/labels.h>
+#include <kj/string.h>
+#include <kj/vector.h>
+#include <oci/runtime-spec.h>
+#include <stdint.h>
+
+namespace ctrd {
+
+class DaemonClient;
+
+struct Image {
+  kj::String name;
+  kj::String chainId;  // of its layers for this host's platform
+  oci::ImageRunConfig config;
+};
+
+struct PullOptions {
+  bool unpack = true;
+  kj::String snapshotter;  // empty: overlayfs
+  bool plainHttp = false;  // localhost registries speak plain HTTP without it
+};
+
+struct ContainerOptions {
+  // What the spec holds beyond the image's own settings (see oci::SpecOptions): leave `ns`,
+  // `id` and `image` empty; newContainer fills them.
+  oci::SpecOptions spec;
+  kj::String snapshotter;  // empty: overlayfs
+  kj::String runtimeName = kj::str("io.containerd.runc.v2");
+  kj::String runtimeBinary = kj::str("runc");
+  Labels labels;
+};
+
+struct Stdio {
+  // Which of the caller's fds become the container's stdin, stdout and stderr (-1: /dev/null).
+  // They are passed as they are: the container writes to them directly.
+  int in = -1;
+  int out = -1;
+  int err = -1;
+  static Stdio inherit() { return {0, 1, 2}; }
+  static Stdio none() { return {}; }
+};
+
+class Client;
+
+class Task {
+public:
+  uint32_t pid() const { return pid_; }
+  void start();
+  void kill(int signal, bool all = false);
+  int wait();
+  // The exit status (128 + signal when killed); returns at once if it has exited.
+  int remove();
+  // Deletes the stopped task and returns its exit status.
+
+private:
+  friend class Container;
+  Task(Client& client, kj::String id, uint32_t pid) : client(&client), id(kj::mv(id)), pid_(pid) {}
+  Client* client;
+  kj::String id;
+  uint32_t pid_;
+};
+
+class Container {
+public:
+  kj::StringPtr id() const { return id_; }
+  Task newTask(Stdio stdio);
+  // Creates the task (the shim, `runc create`): it has a pid and is not yet started.
+  void remove(bool keepSnapshot = false);
+
+private:
+  friend class Client;
+  Container(Client& client, kj::String id) : client(&client), id_(kj::mv(id)) {}
+  Client* client;
+  kj::String id_;
+};
+
+class Client {
+public:
+  Client(kj::StringPtr address, kj::StringPtr ns = "default");
+  Client(DaemonClient& daemon, kj::StringPtr ns);
+  // Over a connection the caller keeps.
+  ~Client() noexcept(false);
+  KJ_DISALLOW_COPY(Client);
+
+  Image pull(kj::StringPtr ref, const PullOptions& options = {});
+  Image getImage(kj::StringPtr name, kj::StringPtr snapshotter = "");
+  // An image already pulled and unpacked for `snapshotter`; `failed precondition` if not
+  // unpacked there.
+  Container newContainer(kj::StringPtr id, kj::Maybe<const Image&> image, ContainerOptions options);
+  // containerd's WithNewSnapshot + WithImageConfig: the container's own snapshot on the image's
+  // layers, its spec from the image's config and `options`. Nothing is left when it fails.
+  // Without an image, `options.spec.rootPath` is the root filesystem (ctr's --rootfs).
+  Container loadContainer(kj::StringPtr id);
+
+  kj::StringPtr ns() const { return ns_; }
+  DaemonClient& daemon() { return *daemon_; }
+
+private:
+  kj::Own<DaemonClient> owned;
+  DaemonClient* daemon_;
+  kj::String ns_;
+};
+
+}  // namespace ctrd
