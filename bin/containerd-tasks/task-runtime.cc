@@ -25,16 +25,6 @@ namespace {
 
 constexpr kj::StringPtr RUNTIME_STATE = ".runtime"_kj;  // no namespace name starts with '.'
 
-kj::String executableDir() {
-  char buf[PATH_MAX];
-  ssize_t n;
-  KJ_SYSCALL(n = readlink("/proc/self/exe", buf, sizeof(buf) - 1));
-  buf[n] = '\0';
-  char* slash = strrchr(buf, '/');
-  if (slash != nullptr) *slash = '\0';
-  return kj::str(buf);
-}
-
 bool isMountPoint(kj::StringPtr path) {
   struct stat st, parent;
   if (lstat(path.cStr(), &st) < 0) return false;
@@ -49,7 +39,7 @@ TaskRuntimeServer::TaskRuntimeServer(ServiceContext& context)
       io(context.io),
       root(KJ_ASSERT_NONNULL(kj::mv(context.root), "containerd-tasks needs --root")),
       rootPath(kj::str(context.rootPath)),
-      shimBinary(kj::str(executableDir(), "/containerd-shim")) {
+      shimBinary(kj::str(executableDirectory(), "/containerd-shim")) {
   makeDirectory(root, RUNTIME_STATE, 0700);
 }
 

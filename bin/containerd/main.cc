@@ -13,6 +13,7 @@
 #include <kj/vector.h>
 #include <limits.h>
 #include <sandbox/profile.h>
+#include <sandbox/spawn.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,16 +53,6 @@ void makeDirectory(kj::StringPtr what, kj::StringPtr path, mode_t mode) {
                kj::str(what, " directory \"", path, "\": ", strerror(errno)));
   }
   close(fd);
-}
-
-kj::String executableDir() {
-  char buf[PATH_MAX];
-  ssize_t n;
-  KJ_SYSCALL(n = readlink("/proc/self/exe", buf, sizeof(buf) - 1));
-  buf[n] = '\0';
-  char* slash = strrchr(buf, '/');
-  if (slash != nullptr) *slash = '\0';
-  return kj::str(buf);
 }
 
 Config loadConfig(const Flags& flags) {
@@ -104,7 +95,7 @@ int run(const Flags& flags) {
   auto listenFd = listenUnix(address, 0660);
   MetadataStore metadata(kj::str(config.root, "/meta.db"));
 
-  auto binDir = executableDir();
+  auto binDir = executableDirectory();
   kj::UnixEventPort::captureChildExit();
   kj::UnixEventPort::captureSignal(SIGTERM);
   kj::UnixEventPort::captureSignal(SIGINT);

@@ -1,4 +1,5 @@
 // ctr tasks (start, ls, kill, wait, rm, pause, resume, ps) and ctr run, as containerd 1.6's.
+#include <client/containerd.h>
 #include <common/errors.h>
 #include <common/rpc.h>
 #include <fcntl.h>
@@ -18,13 +19,6 @@ namespace {
 
 schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals) {
   return client.ns(globals.ns.c_str()).tasksRequest().send().getTasks();
-}
-
-kj::Own<schema::Stream::Server> stream(int fd) {
-  // Our own stdin, stdout or stderr, handed to the container as it is.
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (copy < 0) throwError(ErrorKind::UNKNOWN, kj::str("dup of fd ", fd, " failed"));
-  return kj::heap<FdServer<schema::Stream>>(kj::AutoCloseFd(copy));
 }
 
 const char* statusName(schema::TaskStatus s) {
@@ -57,15 +51,9 @@ uint32_t parseSignal(const std::string& name) {
 
 void createTask(DaemonClient& client, const Globals& globals, const std::string& id,
                 bool attached) {
-  auto req = openTasks(client, globals).createRequest();
-  req.setContainerId(id.c_str());
-  if (attached) {
-    auto stdio = req.initStdio();
-    stdio.setStdin(stream(STDIN_FILENO));
-    stdio.setStdout(stream(STDOUT_FILENO));
-    stdio.setStderr(stream(STDERR_FILENO));
-  }
-  req.send().wait(client.waitScope());
+  Client(client, globals.ns.c_str())
+      .loadContainer(id.c_str())
+      .newTask(attached ? Stdio::inherit() : Stdio::none());
 }
 
 class SignalForwarder {

@@ -5,6 +5,7 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 #include <kj/vector.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -71,6 +72,16 @@ pid_t spawnProcess(const SpawnOptions& options) {
     throwError(ErrorKind::UNKNOWN, kj::str(options.executable, ": ", strerror(rc)));
   }
   return pid;
+}
+
+kj::String executableDirectory() {
+  char buf[PATH_MAX];
+  ssize_t n;
+  KJ_SYSCALL(n = readlink("/proc/self/exe", buf, sizeof(buf) - 1));
+  buf[n] = '\0';
+  char* slash = strrchr(buf, '/');
+  if (slash != nullptr) *slash = '\0';
+  return kj::str(buf);
 }
 
 kj::String findExecutable(kj::StringPtr name) {

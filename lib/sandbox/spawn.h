@@ -34,6 +34,9 @@ pid_t spawnProcess(const SpawnOptions& options);
 // executable).
 // The caller reaps the child.
 
+kj::String executableDirectory();
+// The directory of this process's own executable: where its sibling executables are.
+
 kj::String findExecutable(kj::StringPtr name);
 // `name` itself when it holds a '/', else the first executable of that name in the standard
 // PATH (/usr/local/sbin ... /bin). `not found` naming it otherwise.
