@@ -1,8 +1,10 @@
-// One container's shim: drives the OCI runtime for it, is the subreaper its init process is
-// re-parented to, and records the init's exit status on disk before anyone is told of it.
+// One container's shim: drives the OCI runtime for it, is the subreaper its processes are
+// re-parented to (the init, and each process exec'd into it), and records the init's exit
+// status on disk before anyone is told of it.
 #pragma once
 
 #include <kj/async-unix.h>
+#include <kj/map.h>
 #include <schema/shim.capnp.h>
 
 #include "runc.h"
@@ -25,36 +27,47 @@ public:
   kj::Promise<void> start(StartContext context) override;
   kj::Promise<void> state(StateContext context) override;
   kj::Promise<void> kill(KillContext context) override;
+  kj::Promise<void> exec(ExecContext context) override;
   kj::Promise<void> delete_(DeleteContext context) override;
   kj::Promise<void> wait(WaitContext context) override;
   kj::Promise<void> pause(PauseContext context) override;
   kj::Promise<void> resume(ResumeContext context) override;
   kj::Promise<void> pids(PidsContext context) override;
+  kj::Promise<void> closeIo(CloseIoContext context) override;
   kj::Promise<void> shutdown(ShutdownContext context) override;
 
   kj::Promise<void> onShutdown() { return shutdownPromise.addBranch(); }
   // Resolves once the task is deleted and shutdown() was called: the process may exit.
 
   kj::Promise<void> reap();
-  // Reaps every child that exits (the re-parented init among them), forever.
+  // Reaps every child that exits (the re-parented processes among them), forever.
 
 private:
+  struct Process {
+    kj::String execId;  // empty for the init
+    pid_t pid = 0;
+    schema::TaskStatus status = schema::TaskStatus::CREATED;
+    kj::Maybe<int> exitStatus;
+    int64_t exitedAt = 0;
+    kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
+    kj::Maybe<kj::AutoCloseFd> in, out, err;  // an exec's stdio, held until it starts
+  };
+
   ShimOptions options;
   kj::UnixEventPort& port;
   Runtime runtime;
-  schema::TaskStatus status = schema::TaskStatus::UNKNOWN;
-  pid_t initPid = 0;
+  kj::Maybe<kj::Own<Process>> init;
+  kj::HashMap<kj::String, kj::Own<Process>> execs;
   bool deleted = false;
-  kj::Maybe<int> exitStatus;  // once the init exited
-  int64_t exitedAt = 0;
-  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
   kj::ForkedPromise<void> shutdownPromise;
   kj::Own<kj::PromiseFulfiller<void>> shutdownFulfiller;
 
-  void requireInit(kj::StringPtr execId);
-  void initExited(int waitStatus);
-  kj::Promise<void> whenExited();
-  void fillExit(schema::Exit::Builder out);
+  Process& require(kj::StringPtr execId);
+  Process& requireInit();
+  kj::Promise<void> receiveStdio(schema::Stdio::Reader stdio, Process& into);
+  void exited(Process& process, int waitStatus);
+  kj::Promise<void> whenExited(Process& process);
+  void fillExit(Process& process, schema::Exit::Builder out);
 };
 
 }  // namespace ctrd

@@ -102,7 +102,14 @@ kj::Promise<void> NamespaceTasks::delete_(DeleteContext context) {
   auto params = context.getParams();
   auto id = kj::str(params.getContainerId());
   if (params.getExecId().size() > 0) {
-    throwError(ErrorKind::NOT_IMPLEMENTED, kj::str("exec process \"", params.getExecId(), "\""));
+    // An exec'd process: its record goes; the task and its shim stay.
+    auto req = shim(id).deleteRequest();
+    req.setExecId(params.getExecId());
+    return req.send().then([context](auto deleted) mutable {
+      auto results = context.getResults();
+      results.setExit(deleted.getExit());
+      results.setPid(deleted.getPid());
+    });
   }
   auto s = shim(id);
   auto req = s.deleteRequest();
@@ -167,6 +174,22 @@ kj::Promise<void> NamespaceTasks::kill(KillContext context) {
   req.setExecId(params.getExecId());
   req.setSignal(params.getSignal());
   req.setAll(params.getAll());
+  return req.send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceTasks::exec(ExecContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).execRequest();
+  req.setExecId(params.getExecId());
+  req.setStdio(params.getStdio());
+  req.setSpec(params.getSpec());
+  return req.send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceTasks::closeIo(CloseIoContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).closeIoRequest();
+  req.setExecId(params.getExecId());
   return req.send().ignoreResult();
 }
 

@@ -21,6 +21,8 @@ public:
   kj::Promise<void> get(GetContext context) override;
   kj::Promise<void> list(ListContext context) override;
   kj::Promise<void> kill(KillContext context) override;
+  kj::Promise<void> exec(ExecContext context) override;
+  kj::Promise<void> closeIo(CloseIoContext context) override;
   kj::Promise<void> pause(PauseContext context) override;
   kj::Promise<void> resume(ResumeContext context) override;
   kj::Promise<void> pids(PidsContext context) override;

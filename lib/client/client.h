@@ -4,6 +4,7 @@
 #include <common/rpc.h>
 #include <kj/async-io.h>
 #include <schema/containerd.capnp.h>
+#include <schema/tasks.capnp.h>
 
 namespace ctrd {
 
@@ -22,5 +23,9 @@ private:
   kj::AsyncIoContext io;
   kj::Own<RpcClient> rpc;
 };
+
+kj::Own<schema::Stream::Server> callerStream(int fd);
+// One of the caller's fds (stdin, stdout, stderr), duplicated, as the capability that carries it
+// to a container: the container reads and writes it directly.
 
 }  // namespace ctrd

@@ -17,12 +17,6 @@ kj::Vector<kj::String> strings(capnp::List<capnp::Text>::Reader list) {
   return out;
 }
 
-kj::Own<schema::Stream::Server> stream(int fd) {
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (copy < 0) throwError(ErrorKind::UNKNOWN, kj::str("dup of fd ", fd, " failed"));
-  return kj::heap<FdServer<schema::Stream>>(kj::AutoCloseFd(copy));
-}
-
 }  // namespace
 
 Client::Client(kj::StringPtr address, kj::StringPtr ns)
@@ -143,9 +137,9 @@ Task Container::newTask(Stdio stdio) {
   auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().createRequest();
   req.setContainerId(id_);
   auto s = req.initStdio();
-  if (stdio.in >= 0) s.setStdin(stream(stdio.in));
-  if (stdio.out >= 0) s.setStdout(stream(stdio.out));
-  if (stdio.err >= 0) s.setStderr(stream(stdio.err));
+  if (stdio.in >= 0) s.setStdin(callerStream(stdio.in));
+  if (stdio.out >= 0) s.setStdout(callerStream(stdio.out));
+  if (stdio.err >= 0) s.setStderr(callerStream(stdio.err));
   auto response = req.send().wait(daemon.waitScope());
   return Task(*client, kj::str(id_), response.getPid());
 }

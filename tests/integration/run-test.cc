@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -302,6 +303,33 @@ TEST_F(RunTest, CrunRunsTheSameContainers) {
   EXPECT_EQ(ctr({"tasks", "wait", "crun-2"}).out, "137\n");
   EXPECT_EQ(ctr({"tasks", "rm", "crun-2"}).status, 0);
   EXPECT_EQ(ctr({"containers", "rm", "crun-2"}).status, 0);
+  expectNothingLeft();
+}
+
+TEST_F(RunTest, ExecRunsAnotherProcessInTheContainer) {
+  ASSERT_EQ(ctr({"run", "-d", image, "host", "sh", "-c", "echo marker > /tmp/m; sleep 300"}).status,
+            0);
+  ASSERT_TRUE(waitFor([&]() {
+    return ctr({"tasks", "exec", "--exec-id", "probe", "host", "test", "-f", "/tmp/m"}).status == 0;
+  }));
+  // Same filesystem, its own stdio and exit status.
+  auto r = ctr({"tasks", "exec", "--exec-id", "e1", "--cwd", "/tmp", "host", "sh", "-c",
+                "cat m; pwd; echo err >&2; exit 6"});
+  EXPECT_EQ(r.status, 6) << r.err;
+  EXPECT_EQ(r.out, "marker\n/tmp\n");
+  EXPECT_EQ(r.err, "err\n");
+  auto piped = ctr({"tasks", "exec", "--exec-id", "e2", "host", "cat"}, "through stdin\n");
+  EXPECT_EQ(piped.status, 0) << piped.err;
+  EXPECT_EQ(piped.out, "through stdin\n");
+  // A detached exec is killed and waited for like a task.
+  ASSERT_EQ(ctr({"tasks", "exec", "-d", "--exec-id", "bg", "host", "sleep", "300"}).status, 0);
+  auto ps = ctr({"tasks", "ps", "host"}).out;
+  EXPECT_GE(std::count(ps.begin(), ps.end(), '\n'), 3) << ps;  // header, init, sleep
+  EXPECT_EQ(ctr({"tasks", "kill", "--exec-id", "bg", "-s", "KILL", "host"}).status, 0);
+  EXPECT_EQ(ctr({"tasks", "rm", "-f", "host"}).status, 0);
+  auto dead = ctr({"tasks", "exec", "--exec-id", "late", "host", "true"});
+  EXPECT_EQ(dead.status, 1);
+  EXPECT_EQ(ctr({"containers", "rm", "host"}).status, 0);
   expectNothingLeft();
 }
 
