@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <limits.h>
+#include <oci/runtime-spec.h>
 #include <sandbox/spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,12 +64,25 @@ kj::Promise<void> TaskRuntimeServer::start(StartContext context) {
   // Whatever fails from here leaves no bundle, mount or shim behind.
   KJ_ON_SCOPE_FAILURE(removeBundle(ns, id));
   auto bundleDir = openDirectory(nsDir, id);
-  writeSmallFile(bundleDir, "config.json", container.getSpec());
+  auto specBytes = container.getSpec();
+  auto spec = kj::heapString(reinterpret_cast<const char*>(specBytes.begin()), specBytes.size());
   auto rootfs = params.getRootfs();
   if (rootfs.size() > 0) {
     KJ_SYSCALL(mkdirat(bundleDir, "rootfs", 0755));
     mountAll(rootfs, kj::str(bundle, "/rootfs"));
   }
+  {
+    // A user given by name is resolved now, in the container's own /etc/passwd.
+    auto rootPath = oci::specRootPath(spec);
+    int fd = openat(bundleDir, rootPath.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      throwError(ErrorKind::INVALID_ARGUMENT,
+                 kj::str("root filesystem \"", rootPath, "\": ", strerror(errno)));
+    }
+    kj::AutoCloseFd rootFd(fd);
+    spec = oci::resolveSpecUser(spec, rootFd);
+  }
+  writeSmallFile(bundleDir, "config.json", spec.asBytes());
   auto socketPath = kj::str(bundle, "/shim.sock");
   auto listener = listenUnix(socketPath, 0600);
   auto runtimeRoot = kj::str(rootPath, "/", RUNTIME_STATE, "/", ns);

@@ -1,11 +1,13 @@
 #include "runtime-spec.h"
 
 #include <common/errors.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include <nlohmann/json.hpp>
 
 #include "seccomp-default.h"
+#include "user.h"
 
 namespace ctrd::oci {
 namespace {
@@ -94,24 +96,32 @@ void setEnv(json& env, kj::StringPtr entry) {
   env.push_back(e);
 }
 
-void applyUser(json& user, kj::StringPtr spec) {
-  // "uid" or "uid:gid", numbers only: names are resolved beneath the rootfs first (user.h).
-  auto parse = [&](kj::StringPtr part) -> uint32_t {
+void applyUser(json& spec, kj::StringPtr user) {
+  // Resolved when the task is created, through the rootfs's own /etc/passwd and /etc/group
+  // (user.h): the annotation says what to resolve. Numbers are written now as well, so that
+  // `containers info` shows them; the files may still add the groups.
+  auto parts = kj::str(user);
+  kj::StringPtr uidPart = parts, gidPart = nullptr;
+  KJ_IF_MAYBE(colon, user.findFirst(':')) {
+    parts[*colon] = '\0';
+    uidPart = kj::StringPtr(parts.begin(), *colon);
+    gidPart = kj::StringPtr(parts.begin() + *colon + 1);
+    if (gidPart.size() == 0 || gidPart.findFirst(':') != nullptr) {
+      invalid(kj::str("user \"", user, "\": expected <name|uid>[:<group|gid>]"));
+    }
+  }
+  if (uidPart.size() == 0)
+    invalid(kj::str("user \"", user, "\": expected <name|uid>[:<group|gid>]"));
+  auto number = [](kj::StringPtr s) -> kj::Maybe<uint32_t> {
     char* end = nullptr;
     errno = 0;
-    unsigned long v = strtoul(part.cStr(), &end, 10);
-    if (part.size() == 0 || *end != '\0' || errno != 0 || v > UINT32_MAX) {
-      invalid(kj::str("user \"", spec, "\": not a uid[:gid] (names are resolved in the rootfs)"));
-    }
+    unsigned long v = strtoul(s.cStr(), &end, 10);
+    if (s.size() == 0 || *end != '\0' || errno != 0 || v > UINT32_MAX) return nullptr;
     return static_cast<uint32_t>(v);
   };
-  KJ_IF_MAYBE(colon, spec.findFirst(':')) {
-    user["uid"] = parse(kj::heapString(spec.slice(0, *colon)));
-    user["gid"] = parse(kj::heapString(spec.slice(*colon + 1)));
-  } else {
-    user["uid"] = parse(spec);
-    user["gid"] = 0;
-  }
+  spec["process"]["user"] = {{"uid", number(uidPart).orDefault(0)},
+                             {"gid", gidPart == nullptr ? 0 : number(gidPart).orDefault(0)}};
+  spec["annotations"][USER_ANNOTATION.cStr()] = user.cStr();
 }
 
 json defaultSpec(const SpecOptions& o) {
@@ -291,7 +301,7 @@ kj::String generateSpec(const SpecOptions& o) {
   auto& process = spec["process"];
   KJ_IF_MAYBE(image, o.image) {
     applyImage(spec, *image);
-    if (image->user.size() > 0 && o.user.size() == 0) applyUser(process["user"], image->user);
+    if (image->user.size() > 0 && o.user.size() == 0) applyUser(spec, image->user);
   }
   if (o.args.size() > 0) process["args"] = strings(o.args);
   if (process["args"].empty()) {
@@ -299,7 +309,7 @@ kj::String generateSpec(const SpecOptions& o) {
   }
   for (auto& e : o.env) setEnv(process["env"], e);
   if (o.cwd.size() > 0) process["cwd"] = o.cwd.cStr();
-  if (o.user.size() > 0) applyUser(process["user"], o.user);
+  if (o.user.size() > 0) applyUser(spec, o.user);
   if (o.additionalGids.size() > 0) {
     json gids = json::array();
     for (auto g : o.additionalGids) gids.push_back(g);
@@ -337,6 +347,34 @@ kj::String generateSpec(const SpecOptions& o) {
     spec["linux"]["seccomp"] = defaultSeccompProfile(bounding);
   }
   return kj::str(spec.dump(2).c_str());
+}
+
+kj::String specRootPath(kj::StringPtr specJson) {
+  auto spec = json::parse(specJson.begin(), specJson.end(), nullptr, false);
+  if (!spec.is_object() || !spec.contains("root") || !spec["root"].contains("path") ||
+      !spec["root"]["path"].is_string()) {
+    invalid("the container's spec has no root.path");
+  }
+  return kj::str(spec["root"]["path"].get<std::string>().c_str());
+}
+
+kj::String resolveSpecUser(kj::StringPtr specJson, int rootfsFd) {
+  auto spec = json::parse(specJson.begin(), specJson.end(), nullptr, false);
+  if (!spec.is_object()) invalid("the container's spec is not a JSON object");
+  if (!spec.contains("annotations") || !spec["annotations"].contains(USER_ANNOTATION.cStr())) {
+    return kj::str(specJson);
+  }
+  auto& given = spec["annotations"][USER_ANNOTATION.cStr()];
+  if (!given.is_string()) invalid(kj::str("annotation ", USER_ANNOTATION, " is not a string"));
+  auto resolved = resolveUser(rootfsFd, given.get<std::string>().c_str());
+  json gids = json::array();
+  for (auto g : resolved.additionalGids) gids.push_back(g);
+  spec["process"]["user"]["uid"] = resolved.uid;
+  spec["process"]["user"]["gid"] = resolved.gid;
+  if (!gids.empty()) spec["process"]["user"]["additionalGids"] = gids;
+  spec["annotations"].erase(USER_ANNOTATION.cStr());
+  if (spec["annotations"].empty()) spec.erase("annotations");
+  return kj::str(spec.dump().c_str());
 }
 
 }  // namespace ctrd::oci

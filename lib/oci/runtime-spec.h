@@ -38,7 +38,7 @@ struct SpecOptions {
   kj::Vector<kj::String> args;      // replace the image's entrypoint and cmd when given
   kj::Vector<kj::String> env;       // KEY=VALUE, replacing the image's value of KEY
   kj::String cwd;
-  kj::String user;  // uid[:gid], already resolved (user.h); empty for the image's
+  kj::String user;  // <name|uid>[:<group|gid>]; empty for the image's
   kj::Vector<uint32_t> additionalGids;
   bool tty = false;
   bool hostNetwork = false;
@@ -56,6 +56,19 @@ struct SpecOptions {
   kj::Maybe<double> cpus;          // CPU quota in cores
   bool seccomp = true;             // the default profile (off with --privileged, as Docker)
 };
+
+constexpr kj::StringPtr USER_ANNOTATION = "io.containerd-cpp.user"_kj;
+// On a spec whose user came from the image or --user: the user as given ("web", "1000:audio"),
+// resolved through the rootfs's /etc/passwd and /etc/group when the task is created
+// (resolveSpecUser), since only then is the rootfs mounted.
+
+kj::String resolveSpecUser(kj::StringPtr specJson, int rootfsFd);
+// The spec with process.user set from USER_ANNOTATION (uid, gid, the groups the user is a
+// member of) and the annotation removed; the spec as it was without one. `not found` naming
+// the user and the file when it is not there.
+
+kj::String specRootPath(kj::StringPtr specJson);
+// root.path as the spec gives it ("rootfs", relative to the bundle, or an absolute --rootfs).
 
 kj::String generateSpec(const SpecOptions& options);
 // config.json, as runc and crun read it. Throws `invalid argument` for an option the spec cannot

@@ -96,7 +96,7 @@ TEST_F(ContainersTest, BadInputIsOneClearErrorAndLeavesNothing) {
       {{"containers", "create", "--mount", "type=bind,src=/tmp", image, "c"}, "no destination"},
       {{"containers", "create", "--snapshotter", "native", image, "d"},
        "is not unpacked for snapshotter \"native\""},
-      {{"containers", "create", "--user", "web", image, "e"}, "user \"web\""},
+      {{"containers", "create", "--user", ":0", image, "e"}, "user \":0\""},
       {{"containers", "create", image, "bad/id"}, "invalid argument"},
   };
   for (auto& c : cases) {

@@ -333,5 +333,20 @@ TEST_F(RunTest, ExecRunsAnotherProcessInTheContainer) {
   expectNothingLeft();
 }
 
+TEST_F(RunTest, UsersAreResolvedInTheImagesOwnFiles) {
+  auto root = ctr({"run", "--rm", "--user", "root", image, "u1", "id"});
+  EXPECT_EQ(root.status, 0) << root.err;
+  EXPECT_EQ(root.out.rfind("uid=0(root) gid=0(root)", 0), 0u) << root.out;
+  auto numeric =
+      ctr({"run", "--rm", "--user", "1234:5678", image, "u2", "sh", "-c", "id -u; id -g"});
+  EXPECT_EQ(numeric.out, "1234\n5678\n") << numeric.err;
+  // The host has users the image does not: they are not found.
+  auto missing = ctr({"run", "--rm", "--user", "daemon", image, "u3", "id"});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("no user \"daemon\" in the image's /etc/passwd"), std::string::npos)
+      << missing.err;
+  expectNothingLeft();
+}
+
 }  // namespace
 }  // namespace ctrd::test

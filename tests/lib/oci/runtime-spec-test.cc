@@ -1,11 +1,17 @@
 // The runtime spec as containerd 1.6 builds it: defaults, then the image, then ctr's options.
 #include <common/errors.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <kj/io.h>
 #include <oci/runtime-spec.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "integration/harness.h"
 
 namespace ctrd::oci {
 namespace {
@@ -167,7 +173,7 @@ TEST(RuntimeSpec, WhatTheSpecCannotHoldIsRefused) {
   KJ_ASSERT_NONNULL(noCommand.image).entrypoint.clear();
   KJ_ASSERT_NONNULL(noCommand.image).cmd.clear();
   auto badUser = options();
-  badUser.user = kj::str("web");
+  badUser.user = kj::str("web:");
   auto badCpus = options();
   badCpus.cpus = 0.0;
   for (auto* o : {&noCommand, &badUser, &badCpus}) {
@@ -193,6 +199,39 @@ TEST(RuntimeSpec, MountAndWithNsFlagsAreParsedAsCtrSpellsThem) {
   EXPECT_EQ(j.type, "ipc");
   for (auto* bad : {"network", "network:relative", "planet:/x"}) {
     EXPECT_ANY_THROW(parseWithNsFlag(bad)) << bad;
+  }
+}
+
+TEST(RuntimeSpec, AUserNameIsResolvedInTheRootfsWhenTheTaskIsMade) {
+  test::TempDir dir;
+  auto root = dir.path() + "/rootfs";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root + "/etc").c_str(), 0755), 0);
+  std::ofstream(root + "/etc/passwd") << "root:x:0:0::/:/bin/sh\nweb:x:1000:1000::/:/bin/sh\n";
+  std::ofstream(root + "/etc/group") << "root:x:0:\nweb:x:1000:\naudio:x:29:web\n";
+  int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  kj::AutoCloseFd rootfs(fd);
+
+  auto o = options();
+  o.user = kj::str("web");
+  auto generated = generateSpec(o);
+  auto before = json::parse(generated.cStr());
+  EXPECT_EQ(before["annotations"][USER_ANNOTATION.cStr()], "web");
+  EXPECT_EQ(specRootPath(generated), "rootfs");
+  auto after = json::parse(resolveSpecUser(generated, rootfs).cStr());
+  EXPECT_EQ(after["process"]["user"],
+            json({{"uid", 1000}, {"gid", 1000}, {"additionalGids", {29}}}));
+  EXPECT_FALSE(after.contains("annotations"));
+
+  // No user asked for: the spec is left as it is.
+  auto plain = generateSpec(options());
+  EXPECT_EQ(resolveSpecUser(plain, rootfs), plain);
+  o.user = kj::str("nobody");
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { resolveSpecUser(generateSpec(o), rootfs); })) {
+    EXPECT_EQ(errorKind(*e), ErrorKind::NOT_FOUND);
+  } else {
+    ADD_FAILURE() << "an unknown user was resolved";
   }
 }
 
