@@ -85,6 +85,7 @@ void addRunFlags(CLI::App& app, RunFlags& f) {
   app.add_option("--runtime", f.runtime, "runtime name (io.containerd.runc.v2; runc or crun)");
   app.add_option("--runc-binary", f.runcBinary, "specify runc-compatible binary");
   app.add_option("--hostname", f.hostname, "set the container's host name");
+  app.add_option("--log-uri", f.logUri, "log uri (file:///PATH) for the task's stdout and stderr");
   app.add_option("--snapshotter", f.snapshotter, "snapshotter name (overlayfs, native)")
       ->envname("CONTAINERD_SNAPSHOTTER");
   // IMAGE ID [COMMAND [ARG...]]: flag parsing stops at IMAGE, so that the command's own flags

@@ -33,6 +33,7 @@ struct RunFlags {
   std::string runcBinary;
   std::string hostname;
   std::string snapshotter;
+  std::string logUri;  // ctr run: file:///PATH for the task's stdout and stderr
 };
 
 void addRunFlags(CLI::App& app, RunFlags& flags);

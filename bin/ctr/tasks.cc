@@ -2,9 +2,11 @@
 #include <client/containerd.h>
 #include <common/errors.h>
 #include <common/rpc.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -50,11 +52,35 @@ uint32_t parseSignal(const std::string& name) {
   throwError(ErrorKind::INVALID_ARGUMENT, kj::str("unknown signal \"", name.c_str(), "\""));
 }
 
-void createTask(DaemonClient& client, const Globals& globals, const std::string& id,
-                bool attached) {
-  Client(client, globals.ns.c_str())
-      .loadContainer(id.c_str())
-      .newTask(attached ? Stdio::inherit() : Stdio::none());
+kj::AutoCloseFd openLog(const std::string& uri) {
+  // ctr's --log-uri: file:///PATH, or a bare absolute path. The container writes to it itself.
+  std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+  if (uri.find("://") != std::string::npos && uri.rfind("file://", 0) != 0) {
+    throwError(ErrorKind::NOT_IMPLEMENTED,
+               kj::str("log URI \"", uri.c_str(), "\": only file:// is supported"));
+  }
+  if (path.empty() || path[0] != '/') {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str("log URI \"", uri.c_str(), "\": not an absolute path"));
+  }
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+  if (fd < 0) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str("log URI \"", uri.c_str(), "\": ", strerror(errno)));
+  }
+  return kj::AutoCloseFd(fd);
+}
+
+void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
+                const std::string& logUri = "") {
+  Client api(client, globals.ns.c_str());
+  auto container = api.loadContainer(id.c_str());  // refers to `api`, which outlives it
+  if (!logUri.empty()) {
+    auto log = openLog(logUri);
+    container.newTask(Stdio{-1, log.get(), log.get()});
+    return;
+  }
+  container.newTask(attached ? Stdio::inherit() : Stdio::none());
 }
 
 class SignalForwarder {
@@ -347,8 +373,9 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
            req.send().wait(client.waitScope());
          };
          auto tasks = openTasks(client, globals);
-         KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                            [&]() { createTask(client, globals, flags->id, !*detach); })) {
+         KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                       createTask(client, globals, flags->id, !*detach, flags->logUri);
+                     })) {
            if (*rm) kj::runCatchingExceptions(removeContainer);
            kj::throwFatalException(kj::mv(*e));
          }

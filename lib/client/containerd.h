@@ -59,6 +59,8 @@ struct Stdio {
 
 class Client;
 
+// A Container and a Task refer to the Client that made them: it must outlive them.
+
 class Task {
 public:
   uint32_t pid() const { return pid_; }

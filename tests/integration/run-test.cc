@@ -348,5 +348,21 @@ TEST_F(RunTest, UsersAreResolvedInTheImagesOwnFiles) {
   expectNothingLeft();
 }
 
+TEST_F(RunTest, ADetachedTaskWritesToItsLogUri) {
+  TempDir dir;
+  auto log = dir.path() + "/task.log";
+  auto started = ctr({"run", "-d", "--log-uri", "file://" + log, image, "logged", "sh", "-c",
+                      "echo to stdout; echo to stderr >&2"});
+  ASSERT_EQ(started.status, 0) << started.err;
+  EXPECT_EQ(ctr({"tasks", "wait", "logged"}).out, "0\n");
+  EXPECT_EQ(readFile(log), "to stdout\nto stderr\n");
+  EXPECT_EQ(ctr({"tasks", "rm", "logged"}).status, 0);
+  EXPECT_EQ(ctr({"containers", "rm", "logged"}).status, 0);
+  auto bad = ctr({"run", "--rm", "--log-uri", "binary:///usr/bin/logger", image, "bad", "true"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("only file:// is supported"), std::string::npos) << bad.err;
+  expectNothingLeft();
+}
+
 }  // namespace
 }  // namespace ctrd::test
