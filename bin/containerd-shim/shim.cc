@@ -279,6 +279,18 @@ kj::Promise<void> ShimServer::pids(PidsContext context) {
   return kj::READY_NOW;
 }
 
+kj::Promise<void> ShimServer::stats(StatsContext context) {
+  // `runc events --stats`: one JSON object, the cgroup's counters ({"type":"stats","data":...}).
+  auto& p = requireInit();
+  if (p.exitStatus != nullptr) {
+    throwError(ErrorKind::FAILED_PRECONDITION, kj::str("task ", options.id, " is not running"));
+  }
+  kj::StringPtr args[] = {"events", "--stats", options.id};
+  auto text = runtime.output(args);
+  context.getResults().setJson(text.asBytes());
+  return kj::READY_NOW;
+}
+
 kj::Promise<void> ShimServer::closeIo(CloseIoContext context) {
   // The processes hold the caller's own fds: their stdin ends when the caller closes its end.
   // An exec not yet started still holds ours, which go now.

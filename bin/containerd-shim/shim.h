@@ -34,6 +34,7 @@ public:
   kj::Promise<void> resume(ResumeContext context) override;
   kj::Promise<void> pids(PidsContext context) override;
   kj::Promise<void> closeIo(CloseIoContext context) override;
+  kj::Promise<void> stats(StatsContext context) override;
   kj::Promise<void> shutdown(ShutdownContext context) override;
 
   kj::Promise<void> onShutdown() { return shutdownPromise.addBranch(); }

@@ -193,6 +193,13 @@ kj::Promise<void> NamespaceTasks::closeIo(CloseIoContext context) {
   return req.send().ignoreResult();
 }
 
+kj::Promise<void> NamespaceTasks::metrics(MetricsContext context) {
+  return shim(context.getParams().getContainerId())
+      .statsRequest()
+      .send()
+      .then([context](auto response) mutable { context.getResults().setJson(response.getJson()); });
+}
+
 kj::Promise<void> NamespaceTasks::pause(PauseContext context) {
   return shim(context.getParams().getContainerId()).pauseRequest().send().ignoreResult();
 }

@@ -23,6 +23,7 @@ public:
   kj::Promise<void> kill(KillContext context) override;
   kj::Promise<void> exec(ExecContext context) override;
   kj::Promise<void> closeIo(CloseIoContext context) override;
+  kj::Promise<void> metrics(MetricsContext context) override;
   kj::Promise<void> pause(PauseContext context) override;
   kj::Promise<void> resume(ResumeContext context) override;
   kj::Promise<void> pids(PidsContext context) override;

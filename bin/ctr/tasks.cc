@@ -1,5 +1,6 @@
 // ctr tasks (start, ls, kill, wait, rm, pause, resume, ps) and ctr run, as containerd 1.6's.
 #include <client/containerd.h>
+#include <common/clock.h>
 #include <common/errors.h>
 #include <common/rpc.h>
 #include <errno.h>
@@ -336,6 +337,50 @@ void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals
          fflush(stdout);
          if (status != 0) exit(int(status));
        }});
+
+  auto* metrics = tasks->add_subcommand("metrics", "get a single data point of metrics for a task");
+  metrics->alias("stats");
+  auto metricsId = std::make_shared<std::string>();
+  auto metricsFormat = std::make_shared<std::string>("table");
+  metrics->add_option("id", *metricsId, "the container")->required();
+  metrics->add_option("--format", *metricsFormat, "\"table\" or \"json\"");
+  commands.push_back({metrics, [&globals, metricsId, metricsFormat](DaemonClient& client) {
+                        auto req = openTasks(client, globals).metricsRequest();
+                        req.setContainerId(metricsId->c_str());
+                        auto response = req.send().wait(client.waitScope());
+                        auto bytes = response.getJson();
+                        auto stats = nlohmann::json::parse(
+                            std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
+                            nullptr, false);
+                        if (!stats.is_object()) {
+                          throwError(ErrorKind::UNKNOWN, "the runtime's statistics are not JSON");
+                        }
+                        auto data = stats.value("data", nlohmann::json::object());
+                        if (*metricsFormat == "json") {
+                          printf("%s\n", data.dump(4).c_str());
+                          return;
+                        }
+                        printf("ID    TIMESTAMP\n%s    %s\n\n", metricsId->c_str(),
+                               rfc3339(nowNanos()).c_str());
+                        // The cgroup v1 names ctr prints, from runc's counters.
+                        auto at = [&](std::initializer_list<const char*> path) -> std::string {
+                          const nlohmann::json* node = &data;
+                          for (auto* key : path) {
+                            if (!node->is_object() || !node->contains(key)) return "-";
+                            node = &(*node)[key];
+                          }
+                          return node->is_string() ? node->get<std::string>() : node->dump();
+                        };
+                        Table table({"METRIC", "VALUE"});
+                        table.add({"memory.usage_in_bytes", at({"memory", "usage", "usage"})});
+                        table.add({"memory.limit_in_bytes", at({"memory", "usage", "limit"})});
+                        table.add({"memory.stat.cache", at({"memory", "cache"})});
+                        table.add({"cpuacct.usage", at({"cpu", "usage", "total"})});
+                        table.add({"cpuacct.usage_percpu", at({"cpu", "usage", "percpu"})});
+                        table.add({"pids.current", at({"pids", "current"})});
+                        table.add({"pids.limit", at({"pids", "limit"})});
+                        table.print();
+                      }});
 
   auto* ps = tasks->add_subcommand("ps", "list processes for container");
   auto psId = std::make_shared<std::string>();

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -361,6 +362,23 @@ TEST_F(RunTest, ADetachedTaskWritesToItsLogUri) {
   auto bad = ctr({"run", "--rm", "--log-uri", "binary:///usr/bin/logger", image, "bad", "true"});
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("only file:// is supported"), std::string::npos) << bad.err;
+  expectNothingLeft();
+}
+
+TEST_F(RunTest, MetricsComeFromTheContainersCgroup) {
+  ASSERT_EQ(
+      ctr({"run", "-d", "--memory-limit", "67108864", image, "measured", "sleep", "300"}).status,
+      0);
+  auto table = ctr({"tasks", "metrics", "measured"});
+  EXPECT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find("memory.limit_in_bytes    67108864"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("pids.current"), std::string::npos) << table.out;
+  auto json = nlohmann::json::parse(ctr({"tasks", "metrics", "--format", "json", "measured"}).out,
+                                    nullptr, false);
+  EXPECT_EQ(json["memory"]["usage"]["limit"], 67108864) << json.dump();
+  EXPECT_GE(json["pids"]["current"].get<int>(), 1) << json.dump();
+  EXPECT_EQ(ctr({"tasks", "rm", "-f", "measured"}).status, 0);
+  EXPECT_EQ(ctr({"containers", "rm", "measured"}).status, 0);
   expectNothingLeft();
 }
 
