@@ -4,8 +4,11 @@
 #include <common/errors.h>
 #include <common/labels.h>
 #include <common/snapshot-info.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <oci/image.h>
 #include <oci/runtime-spec.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -148,6 +151,41 @@ void createContainer(DaemonClient& daemon, const Globals& globals, const RunFlag
     auto image = client.getImage(f.image.c_str(), options.snapshotter);
     client.newContainer(f.id.c_str(), image, kj::mv(options));
   }
+}
+
+schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals) {
+  return client.ns(globals.ns.c_str()).tasksRequest().send().getTasks();
+}
+
+kj::AutoCloseFd openLog(const std::string& uri) {
+  // ctr's --log-uri: file:///PATH, or a bare absolute path. The container writes to it itself.
+  std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+  if (uri.find("://") != std::string::npos && uri.rfind("file://", 0) != 0) {
+    throwError(ErrorKind::NOT_IMPLEMENTED,
+               kj::str("log URI \"", uri.c_str(), "\": only file:// is supported"));
+  }
+  if (path.empty() || path[0] != '/') {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str("log URI \"", uri.c_str(), "\": not an absolute path"));
+  }
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+  if (fd < 0) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str("log URI \"", uri.c_str(), "\": ", strerror(errno)));
+  }
+  return kj::AutoCloseFd(fd);
+}
+
+void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
+                const std::string& logUri) {
+  Client api(client, globals.ns.c_str());
+  auto container = api.loadContainer(id.c_str());  // refers to `api`, which outlives it
+  if (!logUri.empty()) {
+    auto log = openLog(logUri);
+    container.newTask(Stdio{-1, log.get(), log.get()});
+    return;
+  }
+  container.newTask(attached ? Stdio::inherit() : Stdio::none());
 }
 
 }  // namespace ctrd::ctr

@@ -48,4 +48,15 @@ void createContainer(DaemonClient& client, const Globals& globals, const RunFlag
 // A missing image, an image not unpacked for the snapshotter, a bad flag: one clear error, and
 // no snapshot or record left.
 
+schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals);
+
+kj::AutoCloseFd openLog(const std::string& uri);
+// ctr's --log-uri: file:///PATH or an absolute path, opened for appending. Other schemes are
+// `not implemented`, naming the URI.
+
+void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
+                const std::string& logUri = "");
+// The container's task (its shim, `runc create`): with our own stdio when attached, the log
+// file's for stdout and stderr with a log URI, none otherwise.
+
 }  // namespace ctrd::ctr

@@ -1,4 +1,4 @@
-// ctr tasks (start, ls, kill, wait, rm, pause, resume, ps) and ctr run, as containerd 1.6's.
+// ctr tasks: start, ls, kill, exec, wait, rm, pause, resume, ps, metrics, as containerd 1.6's.
 #include <client/containerd.h>
 #include <common/clock.h>
 #include <common/errors.h>
@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <memory>
@@ -20,10 +19,6 @@
 
 namespace ctrd::ctr {
 namespace {
-
-schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals) {
-  return client.ns(globals.ns.c_str()).tasksRequest().send().getTasks();
-}
 
 const char* statusName(schema::TaskStatus s) {
   switch (s) {
@@ -51,80 +46,6 @@ uint32_t parseSignal(const std::string& name) {
     if (abbrev != nullptr && bare == abbrev) return s;
   }
   throwError(ErrorKind::INVALID_ARGUMENT, kj::str("unknown signal \"", name.c_str(), "\""));
-}
-
-kj::AutoCloseFd openLog(const std::string& uri) {
-  // ctr's --log-uri: file:///PATH, or a bare absolute path. The container writes to it itself.
-  std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
-  if (uri.find("://") != std::string::npos && uri.rfind("file://", 0) != 0) {
-    throwError(ErrorKind::NOT_IMPLEMENTED,
-               kj::str("log URI \"", uri.c_str(), "\": only file:// is supported"));
-  }
-  if (path.empty() || path[0] != '/') {
-    throwError(ErrorKind::INVALID_ARGUMENT,
-               kj::str("log URI \"", uri.c_str(), "\": not an absolute path"));
-  }
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
-  if (fd < 0) {
-    throwError(ErrorKind::INVALID_ARGUMENT,
-               kj::str("log URI \"", uri.c_str(), "\": ", strerror(errno)));
-  }
-  return kj::AutoCloseFd(fd);
-}
-
-void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
-                const std::string& logUri = "") {
-  Client api(client, globals.ns.c_str());
-  auto container = api.loadContainer(id.c_str());  // refers to `api`, which outlives it
-  if (!logUri.empty()) {
-    auto log = openLog(logUri);
-    container.newTask(Stdio{-1, log.get(), log.get()});
-    return;
-  }
-  container.newTask(attached ? Stdio::inherit() : Stdio::none());
-}
-
-class SignalForwarder {
-  // While `ctr run` waits, the signals a user sends it go to the container's init instead (as
-  // containerd's ctr does): read from a signalfd, so nothing else in ctr changes how it
-  // handles them.
-public:
-  SignalForwarder(DaemonClient& client, schema::Tasks::Client tasks, std::string id)
-      : tasks(kj::mv(tasks)), id(kj::mv(id)) {
-    sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
-    sigprocmask(SIG_BLOCK, &set, &previous);
-    int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (fd < 0) throwError(ErrorKind::UNKNOWN, "signalfd failed");
-    input = client.lowLevel().wrapInputFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-    forwarding = forward().eagerlyEvaluate([](kj::Exception&&) {});
-  }
-  ~SignalForwarder() noexcept(false) { sigprocmask(SIG_SETMASK, &previous, nullptr); }
-
-private:
-  schema::Tasks::Client tasks;
-  std::string id;
-  sigset_t set, previous;
-  kj::Own<kj::AsyncInputStream> input;
-  struct signalfd_siginfo info;
-  kj::Promise<void> forwarding = nullptr;
-
-  kj::Promise<void> forward() {
-    return input->read(&info, sizeof(info)).then([this]() {
-      auto req = tasks.killRequest();
-      req.setContainerId(id.c_str());
-      req.setSignal(info.ssi_signo);
-      return req.send().ignoreResult().catch_([](kj::Exception&&) {}).then([this]() {
-        return forward();
-      });
-    });
-  }
-};
-
-void deleteTask(DaemonClient& client, const Globals& globals, const std::string& id) {
-  auto req = openTasks(client, globals).deleteRequest();
-  req.setContainerId(id.c_str());
-  req.send().wait(client.waitScope());
 }
 
 }  // namespace
@@ -393,61 +314,6 @@ void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals
                         for (auto pid : response.getPids()) table.add({std::to_string(pid), "-"});
                         table.print();
                       }});
-}
-
-void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& globals) {
-  auto* run = root.add_subcommand("run", "run a container");
-  auto flags = std::make_shared<RunFlags>();
-  auto rm = std::make_shared<bool>(false);
-  auto detach = std::make_shared<bool>(false);
-  run->add_flag("--rm", *rm, "remove the container after running");
-  run->add_flag("--detach,-d", *detach, "detach from the task after it has started execution");
-  addRunFlags(*run, *flags);
-  commands.push_back(
-      {run, [&globals, flags, rm, detach, run](DaemonClient& client) {
-         readPositionals(*run, *flags);
-         if (*rm && *detach) {
-           throwError(ErrorKind::INVALID_ARGUMENT,
-                      "flags --detach and --rm cannot be specified together");
-         }
-         createContainer(client, globals, *flags);
-         auto containers = client.ns(globals.ns.c_str()).containersRequest().send().getContainers();
-         auto removeContainer = [&]() {
-           auto req = containers.deleteRequest();
-           req.setId(flags->id.c_str());
-           req.send().wait(client.waitScope());
-         };
-         auto tasks = openTasks(client, globals);
-         KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                       createTask(client, globals, flags->id, !*detach, flags->logUri);
-                     })) {
-           if (*rm) kj::runCatchingExceptions(removeContainer);
-           kj::throwFatalException(kj::mv(*e));
-         }
-         // Waiting before the start: a process that exits at once is not missed.
-         auto wait = tasks.waitRequest();
-         wait.setContainerId(flags->id.c_str());
-         auto exited = wait.send();
-         auto start = tasks.startRequest();
-         start.setContainerId(flags->id.c_str());
-         KJ_IF_MAYBE(e,
-                     kj::runCatchingExceptions([&]() { start.send().wait(client.waitScope()); })) {
-           if (*rm) {
-             kj::runCatchingExceptions([&]() { deleteTask(client, globals, flags->id); });
-             kj::runCatchingExceptions(removeContainer);
-           }
-           kj::throwFatalException(kj::mv(*e));
-         }
-         if (*detach) return;
-         SignalForwarder forwarder(client, tasks, flags->id);
-         auto status = exited.wait(client.waitScope()).getExit().getStatus();
-         if (*rm) {
-           deleteTask(client, globals, flags->id);
-           removeContainer();
-         }
-         fflush(stdout);
-         if (status != 0) exit(int(status));
-       }});
 }
 
 }  // namespace ctrd::ctr

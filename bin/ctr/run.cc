@@ -1,0 +1,120 @@
+// ctr run: a container and its task in one command, attached to the caller's stdio (or
+// detached), exiting with the container's status, as containerd 1.6's.
+#include <client/containerd.h>
+#include <common/errors.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "commands.h"
+#include "run-options.h"
+
+namespace ctrd::ctr {
+namespace {
+
+class SignalForwarder {
+  // While `ctr run` waits, the signals a user sends it go to the container's init instead (as
+  // containerd's ctr does): read from a signalfd, so nothing else in ctr changes how it
+  // handles them.
+public:
+  SignalForwarder(DaemonClient& client, schema::Tasks::Client tasks, std::string id)
+      : tasks(kj::mv(tasks)), id(kj::mv(id)) {
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
+    sigprocmask(SIG_BLOCK, &set, &previous);
+    int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) throwError(ErrorKind::UNKNOWN, "signalfd failed");
+    input = client.lowLevel().wrapInputFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+    forwarding = forward().eagerlyEvaluate([](kj::Exception&&) {});
+  }
+  ~SignalForwarder() noexcept(false) { sigprocmask(SIG_SETMASK, &previous, nullptr); }
+
+private:
+  schema::Tasks::Client tasks;
+  std::string id;
+  sigset_t set, previous;
+  kj::Own<kj::AsyncInputStream> input;
+  struct signalfd_siginfo info;
+  kj::Promise<void> forwarding = nullptr;
+
+  kj::Promise<void> forward() {
+    return input->read(&info, sizeof(info)).then([this]() {
+      auto req = tasks.killRequest();
+      req.setContainerId(id.c_str());
+      req.setSignal(info.ssi_signo);
+      return req.send().ignoreResult().catch_([](kj::Exception&&) {}).then([this]() {
+        return forward();
+      });
+    });
+  }
+};
+
+void deleteTask(DaemonClient& client, const Globals& globals, const std::string& id) {
+  auto req = openTasks(client, globals).deleteRequest();
+  req.setContainerId(id.c_str());
+  req.send().wait(client.waitScope());
+}
+
+}  // namespace
+
+void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& globals) {
+  auto* run = root.add_subcommand("run", "run a container");
+  auto flags = std::make_shared<RunFlags>();
+  auto rm = std::make_shared<bool>(false);
+  auto detach = std::make_shared<bool>(false);
+  run->add_flag("--rm", *rm, "remove the container after running");
+  run->add_flag("--detach,-d", *detach, "detach from the task after it has started execution");
+  addRunFlags(*run, *flags);
+  commands.push_back(
+      {run, [&globals, flags, rm, detach, run](DaemonClient& client) {
+         readPositionals(*run, *flags);
+         if (*rm && *detach) {
+           throwError(ErrorKind::INVALID_ARGUMENT,
+                      "flags --detach and --rm cannot be specified together");
+         }
+         createContainer(client, globals, *flags);
+         auto containers = client.ns(globals.ns.c_str()).containersRequest().send().getContainers();
+         auto removeContainer = [&]() {
+           auto req = containers.deleteRequest();
+           req.setId(flags->id.c_str());
+           req.send().wait(client.waitScope());
+         };
+         auto tasks = openTasks(client, globals);
+         KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                       createTask(client, globals, flags->id, !*detach, flags->logUri);
+                     })) {
+           if (*rm) kj::runCatchingExceptions(removeContainer);
+           kj::throwFatalException(kj::mv(*e));
+         }
+         // Waiting before the start: a process that exits at once is not missed.
+         auto wait = tasks.waitRequest();
+         wait.setContainerId(flags->id.c_str());
+         auto exited = wait.send();
+         // Forwarding starts before the process does: a signal sent as soon as it runs is its.
+         kj::Maybe<kj::Own<SignalForwarder>> forwarder;
+         if (!*detach) forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id);
+         auto start = tasks.startRequest();
+         start.setContainerId(flags->id.c_str());
+         KJ_IF_MAYBE(e,
+                     kj::runCatchingExceptions([&]() { start.send().wait(client.waitScope()); })) {
+           if (*rm) {
+             kj::runCatchingExceptions([&]() { deleteTask(client, globals, flags->id); });
+             kj::runCatchingExceptions(removeContainer);
+           }
+           kj::throwFatalException(kj::mv(*e));
+         }
+         if (*detach) return;
+         auto status = exited.wait(client.waitScope()).getExit().getStatus();
+         if (*rm) {
+           deleteTask(client, globals, flags->id);
+           removeContainer();
+         }
+         fflush(stdout);
+         if (status != 0) exit(int(status));
+       }});
+}
+
+}  // namespace ctrd::ctr
