@@ -1,8 +1,9 @@
 #!/bin/bash
 # Installs the dependencies, builds, creates the service users, then does the main job on this
 # machine alone: starts a local registry (Debian's docker-registry on 127.0.0.1), pushes a small
-# image made here from Debian's busybox-static, starts the daemon in a scratch root and pulls the
-# image with `ctr images pull`, showing the progress. Run as root.
+# image made here from Debian's busybox-static, starts the daemon in a scratch root, pulls the
+# image with `ctr images pull` (showing the progress) and runs a container of it that prints a
+# greeting (`ctr run --rm`, through containerd-tasks, a containerd-shim and runc). Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -19,7 +20,6 @@ cleanup() {
   set +ex
   kill "${pids[@]}" 2>/dev/null
   wait "$daemon" 2>/dev/null
-  umount "$scratch/rootfs" 2>/dev/null
   rm -rf "$scratch"
   exit $status
 }
