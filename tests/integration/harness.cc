@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -136,8 +137,45 @@ Daemon::Daemon(const ServiceExtras& extras) {
     << servicesConfig(extras);
 }
 
+namespace {
+
+void removeTasksOf(const std::string& state) {
+  // What a failed test may leave running: containers and their shims outlive the daemon by
+  // design. runc deletes each container (its processes, its cgroups); then the shims go and
+  // the rootfs mounts are undone, so that no test leaks into the next.
+  auto runtimeRoot = state + "/tasks/.runtime";
+  if (DIR* roots = opendir(runtimeRoot.c_str())) {
+    while (auto* ns = readdir(roots)) {
+      if (ns->d_name[0] == '.') continue;
+      auto root = runtimeRoot + "/" + ns->d_name;
+      if (DIR* ids = opendir(root.c_str())) {
+        while (auto* id = readdir(ids)) {
+          if (id->d_name[0] == '.') continue;
+          run({"/usr/sbin/runc", "--root", root, "delete", "--force", id->d_name});
+        }
+        closedir(ids);
+      }
+    }
+    closedir(roots);
+  }
+  run({"/usr/bin/pkill", "-KILL", "-f", "containerd-shim .*--bundle " + state + "/"});
+  std::ifstream mounts("/proc/self/mountinfo");
+  std::string line;
+  std::vector<std::string> targets;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string f[5];
+    for (auto& x : f) fields >> x;
+    if (f[4].rfind(state + "/", 0) == 0) targets.push_back(f[4]);
+  }
+  for (auto it = targets.rbegin(); it != targets.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+}
+
+}  // namespace
+
 Daemon::~Daemon() {
   if (child_) child_->stop(SIGKILL);
+  if (!state_.empty() && access((state_ + "/tasks").c_str(), F_OK) == 0) removeTasksOf(state_);
 }
 
 bool Daemon::start() {

@@ -45,6 +45,16 @@ std::string mountsUnder(const std::string& path) {
   return found;
 }
 
+bool cgroupLeft(const std::string& id) {
+  // runc makes /default/<id> under each cgroup v1 hierarchy (and the v2 one): gone after delete.
+  for (auto* hierarchy : {"pids", "memory", "cpu", "freezer", "unified"}) {
+    struct stat st;
+    auto path = std::string("/sys/fs/cgroup/") + hierarchy + "/default/" + id;
+    if (stat(path.c_str(), &st) == 0) return true;
+  }
+  return false;
+}
+
 size_t shimsOf(const std::string& state) {
   size_t n = 0;
   if (DIR* d = opendir("/proc")) {
@@ -108,6 +118,7 @@ TEST_F(RunTest, OutputGoesStraightToTheCallerAndTheExitCodeIsTheContainers) {
   auto piped = ctr({"run", "--rm", image, "stdin"}, "echo from stdin\nexit 7\n");
   EXPECT_EQ(piped.status, 7) << piped.err;
   EXPECT_EQ(piped.out, "from stdin\n");
+  for (auto* id : {"echo", "env", "stdin"}) EXPECT_FALSE(cgroupLeft(id)) << id;
   expectNothingLeft();
 }
 
@@ -149,6 +160,7 @@ TEST_F(RunTest, ADetachedTaskIsKilledWaitedForAndRemoved) {
   EXPECT_EQ(rm.status, 0) << rm.err;
   EXPECT_NE(rm.err.find("exited with status 137"), std::string::npos) << rm.err;
   EXPECT_EQ(ctr({"containers", "rm", "sleeper"}).status, 0);
+  EXPECT_FALSE(cgroupLeft("sleeper"));
   expectNothingLeft();
 }
 
@@ -359,7 +371,7 @@ TEST_F(RunTest, ADetachedTaskWritesToItsLogUri) {
   EXPECT_EQ(readFile(log), "to stdout\nto stderr\n");
   EXPECT_EQ(ctr({"tasks", "rm", "logged"}).status, 0);
   EXPECT_EQ(ctr({"containers", "rm", "logged"}).status, 0);
-  auto bad = ctr({"run", "--rm", "--log-uri", "binary:///usr/bin/logger", image, "bad", "true"});
+  auto bad = ctr({"run", "--rm", "--log-uri", "binary:///usr/bin/logger", image, "badlog", "true"});
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("only file:// is supported"), std::string::npos) << bad.err;
   expectNothingLeft();
@@ -380,6 +392,23 @@ TEST_F(RunTest, MetricsComeFromTheContainersCgroup) {
   EXPECT_EQ(ctr({"tasks", "rm", "-f", "measured"}).status, 0);
   EXPECT_EQ(ctr({"containers", "rm", "measured"}).status, 0);
   expectNothingLeft();
+}
+
+TEST_F(RunTest, ADaemonOfTheTestsTakesItsContainersWithItWhenItGoes) {
+  // The harness's own cleanup: a test that fails midway leaves running containers, whose shims
+  // outlive the daemon by design; its Daemon removes them, so nothing leaks into the next test.
+  std::string state;
+  {
+    Daemon other;
+    ASSERT_TRUE(other.start()) << other.log();
+    state = other.state();
+    ASSERT_EQ(other.ctr({"images", "pull", "--plain-http", image}).status, 0);
+    ASSERT_EQ(other.ctr({"run", "-d", image, "leaked", "sleep", "300"}).status, 0);
+    ASSERT_EQ(shimsOf(state), 1u);
+  }
+  EXPECT_EQ(shimsOf(state), 0u);
+  EXPECT_EQ(mountsUnder(state), "");
+  EXPECT_FALSE(cgroupLeft("leaked"));
 }
 
 }  // namespace
