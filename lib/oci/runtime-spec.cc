@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "seccomp-default.h"
 #include "user.h"
@@ -79,6 +81,18 @@ json mount(const char* destination, const char* type, const char* source,
 
 [[noreturn]] void invalid(kj::StringPtr what) {
   throwError(ErrorKind::INVALID_ARGUMENT, what);
+}
+
+std::vector<std::string> splitNonEmpty(const std::string& text, char separator) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(separator, start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
 }
 
 void setEnv(json& env, kj::StringPtr entry) {
@@ -241,17 +255,11 @@ kj::Vector<kj::String> defaultCapabilities() {
 
 SpecMount parseMountFlag(kj::StringPtr flag) {
   SpecMount m{kj::str("bind"), kj::str(), kj::str(), {}};
-  std::string rest = flag.cStr();
-  size_t start = 0;
-  while (start <= rest.size()) {
-    size_t comma = rest.find(',', start);
-    std::string field =
-        rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    start = comma == std::string::npos ? rest.size() + 1 : comma + 1;
-    if (field.empty()) continue;
+  for (auto& field : splitNonEmpty(flag.cStr(), ',')) {
     auto eq = field.find('=');
-    if (eq == std::string::npos)
+    if (eq == std::string::npos) {
       invalid(kj::str("mount \"", flag, "\": \"", field.c_str(), "\" is not key=value"));
+    }
     std::string key = field.substr(0, eq), value = field.substr(eq + 1);
     if (key == "type") {
       m.type = kj::str(value.c_str());
@@ -260,14 +268,7 @@ SpecMount parseMountFlag(kj::StringPtr flag) {
     } else if (key == "dst" || key == "destination" || key == "target") {
       m.destination = kj::str(value.c_str());
     } else if (key == "options") {
-      size_t s = 0;
-      while (s <= value.size()) {
-        size_t colon = value.find(':', s);
-        std::string opt =
-            value.substr(s, colon == std::string::npos ? std::string::npos : colon - s);
-        if (!opt.empty()) m.options.add(kj::str(opt.c_str()));
-        s = colon == std::string::npos ? value.size() + 1 : colon + 1;
-      }
+      for (auto& opt : splitNonEmpty(value, ':')) m.options.add(kj::str(opt.c_str()));
     } else {
       invalid(kj::str("mount \"", flag, "\": unknown key \"", key.c_str(), "\""));
     }

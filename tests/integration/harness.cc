@@ -137,6 +137,27 @@ Daemon::Daemon(const ServiceExtras& extras) {
     << servicesConfig(extras);
 }
 
+std::vector<MountEntry> mounts() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::vector<MountEntry> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string f[6];
+    for (auto& x : f) fields >> x;
+    out.push_back({f[4], f[5]});
+  }
+  return out;
+}
+
+std::vector<std::string> mountsBeneath(const std::string& path) {
+  std::vector<std::string> out;
+  for (auto& m : mounts()) {
+    if (m.mountPoint.rfind(path + "/", 0) == 0) out.push_back(m.mountPoint);
+  }
+  return out;
+}
+
 namespace {
 
 void removeTasksOf(const std::string& state) {
@@ -159,15 +180,7 @@ void removeTasksOf(const std::string& state) {
     closedir(roots);
   }
   run({"/usr/bin/pkill", "-KILL", "-f", "containerd-shim .*--bundle " + state + "/"});
-  std::ifstream mounts("/proc/self/mountinfo");
-  std::string line;
-  std::vector<std::string> targets;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string f[5];
-    for (auto& x : f) fields >> x;
-    if (f[4].rfind(state + "/", 0) == 0) targets.push_back(f[4]);
-  }
+  auto targets = mountsBeneath(state);
   for (auto it = targets.rbegin(); it != targets.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
 }
 

@@ -100,6 +100,15 @@ private:
 std::string procStatusField(pid_t pid, const std::string& field);
 // "Uid:", "CapEff:" ... from /proc/PID/status, whitespace-trimmed.
 
+struct MountEntry {
+  std::string mountPoint;
+  std::string options;  // the per-mount options
+};
+std::vector<MountEntry> mounts();
+// /proc/self/mountinfo, in mount order.
+std::vector<std::string> mountsBeneath(const std::string& path);
+// The mount points strictly beneath `path`, in mount order.
+
 bool waitFor(const std::function<bool()>& condition, int timeoutMs = 10000);
 
 std::string listTree(const std::string& root, const std::string& skip = "");

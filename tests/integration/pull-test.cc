@@ -39,14 +39,10 @@ std::string randomBytes(size_t n) {
 }
 
 std::string mountOptions(const std::string& target) {
-  // The per-mount options (field 6) of the mount at `target`, from /proc/self/mountinfo.
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, found;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string f[6];
-    for (auto& x : f) fields >> x;
-    if (f[4] == target) found = f[5];
+  // The per-mount options of the (last) mount at `target`.
+  std::string found;
+  for (auto& m : mounts()) {
+    if (m.mountPoint == target) found = m.options;
   }
   return found;
 }

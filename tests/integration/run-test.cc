@@ -33,16 +33,10 @@ size_t entries(const std::string& dir) {
 }
 
 std::string mountsUnder(const std::string& path) {
-  // The lines of /proc/self/mountinfo whose mount point is beneath `path`.
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, found;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string f[5];
-    for (auto& x : f) fields >> x;
-    if (f[4].rfind(path + "/", 0) == 0) found += line + "\n";
-  }
-  return found;
+  // The mount points beneath `path`, one a line: empty when none is left.
+  std::string out;
+  for (auto& m : mountsBeneath(path)) out += m + "\n";
+  return out;
 }
 
 bool cgroupLeft(const std::string& id) {
