@@ -75,6 +75,10 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
            throwError(ErrorKind::INVALID_ARGUMENT,
                       "flags --detach and --rm cannot be specified together");
          }
+         if (flags->tty) {
+           // Said before anything is made, rather than as runc's complaint about a console.
+           throwError(ErrorKind::NOT_IMPLEMENTED, "a terminal for the task (-t)");
+         }
          createContainer(client, globals, *flags);
          auto containers = client.ns(globals.ns.c_str()).containersRequest().send().getContainers();
          auto removeContainer = [&]() {

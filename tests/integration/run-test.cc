@@ -122,6 +122,10 @@ TEST_F(RunTest, AMissingCommandIsRuncsErrorAndLeavesNothing) {
   EXPECT_NE(r.err.find("/no/such/command"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no such file or directory"), std::string::npos) << r.err;
   expectNothingLeft();
+  auto tty = ctr({"run", "--rm", "-t", image, "bad3", "true"});
+  EXPECT_EQ(tty.status, 1);
+  EXPECT_EQ(tty.err, "ctr: a terminal for the task (-t): not implemented\n");
+  expectNothingLeft();
   auto runtime = ctr({"run", "--rm", "--runc-binary", "no-such-runtime", image, "bad2", "true"});
   EXPECT_EQ(runtime.status, 1);
   EXPECT_NE(runtime.err.find("no-such-runtime"), std::string::npos) << runtime.err;
