@@ -47,6 +47,7 @@ interface Shim {
   # Replaces the previous subscriber (the tasks service after a restart).
   shutdown @16 ();
   # Exits once the task is deleted; refused while it runs.
+  attach @17 (execId :Text, stdio :Tasks.Stdio);
 }
 
 interface TaskRuntime extends(Service.Service) {

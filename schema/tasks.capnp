@@ -34,11 +34,18 @@ struct Exit {
 interface Stream {
   # A caller's stdin, stdout or stderr: the fd it carries, passed along the RPC chain (ctr ->
   # containerd -> containerd-tasks -> the shim) and handed to the container as it is, so no
-  # byte of a container's output is copied by any of them.
+  # byte of a container's output is copied by any of them. A terminal's, or an attached
+  # caller's, the shim copies to from the pty master or the pipes it holds.
+  closed @0 ();
+  # Never returns while the caller lives: it fails when the caller (or a process between) is
+  # gone, which tells the shim to stop using the fds it was given.
 }
 
 struct Stdio {
-  # Where a process's standard streams go; an unset one is /dev/null.
+  # Where a process's standard streams go. With `terminal`, a pty whose master the shim holds:
+  # the streams given are the attached caller's. Without, given streams are the process's own
+  # fds, an unset one /dev/null; with none given at all, the process is detached: its stdio
+  # are pipes the shim holds, to attach to later, and its output goes nowhere until then.
   stdin @0 :Stream;
   stdout @1 :Stream;
   stderr @2 :Stream;
@@ -77,4 +84,8 @@ interface Tasks {
   # CRIU's image of the task, stored in the namespace's content store.
   metrics @15 (containerId :Text) -> (json :Data);
   # The cgroup's statistics as `runc events --stats` reports them.
+  attach @16 (containerId :Text, execId :Text, stdio :Stdio);
+  # The caller's streams become the process's (a terminal's, or a detached one's): refused
+  # while another caller is attached, and for a process whose fds are its caller's own or a
+  # log file's. Ends when the caller goes.
 }

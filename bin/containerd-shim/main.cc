@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                 auto server = kj::heap<ShimServer>(
                     ShimOptions{kj::str(ns.c_str()), kj::str(id.c_str()), kj::str(bundle.c_str()),
                                 kj::str(runtime.c_str()), kj::str(runtimeRoot.c_str())},
-                    io.unixEventPort);
+                    io.unixEventPort, io.provider->getTimer());
                 auto& shim = *server;
                 schema::Shim::Client cap = kj::mv(server);
                 auto reaper = shim.reap().eagerlyEvaluate(

@@ -6,6 +6,7 @@
 #include <common/log.h>
 #include <common/path.h>
 #include <common/rpc.h>
+#include <common/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <kj/debug.h>
@@ -21,6 +22,10 @@ namespace {
 
 constexpr size_t MAX_PROCESS_SPEC = 1 << 20;
 
+constexpr auto REPORT_WITHOUT_OUTPUT = 2 * kj::SECONDS;
+// How long a process's exit waits for the end of its output (a child it left behind may hold
+// its pipe) before it is reported all the same.
+
 kj::Promise<kj::Maybe<kj::AutoCloseFd>> streamFd(schema::Stream::Client stream, bool set,
                                                  kj::StringPtr what) {
   if (!set) return kj::Maybe<kj::AutoCloseFd>(nullptr);
@@ -29,11 +34,61 @@ kj::Promise<kj::Maybe<kj::AutoCloseFd>> streamFd(schema::Stream::Client stream, 
   });
 }
 
+kj::Promise<CallerFds> receiveFds(schema::Stdio::Reader stdio) {
+  auto fds = kj::heap<CallerFds>();
+  auto* f = fds.get();
+  return streamFd(stdio.getStdin(), stdio.hasStdin(), "stdin")
+      .then([f, stdio](auto fd) mutable {
+        f->in = kj::mv(fd);
+        return streamFd(stdio.getStdout(), stdio.hasStdout(), "stdout");
+      })
+      .then([f, stdio](auto fd) mutable {
+        f->out = kj::mv(fd);
+        return streamFd(stdio.getStderr(), stdio.hasStderr(), "stderr");
+      })
+      .then([fds = kj::mv(fds)](auto fd) mutable {
+        fds->err = kj::mv(fd);
+        return kj::mv(*fds);
+      });
+}
+
+kj::Maybe<schema::Stream::Client> callerOf(schema::Stdio::Reader stdio) {
+  // The stream whose failure tells that the caller is gone: any of them will do.
+  if (stdio.hasStdout()) return stdio.getStdout();
+  if (stdio.hasStdin()) return stdio.getStdin();
+  if (stdio.hasStderr()) return stdio.getStderr();
+  return nullptr;
+}
+
 int rawFd(kj::Maybe<kj::AutoCloseFd>& fd) {
   KJ_IF_MAYBE(f, fd) {
     return f->get();
   }
   return -1;
+}
+
+void checkTerminal(kj::StringPtr bundle, kj::Maybe<kj::Own<ProcessIo>>& io) {
+  // The spec's process.terminal and the task's stdio must agree, or runc fails obscurely.
+  int dir;
+  KJ_SYSCALL(dir = open(bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  kj::AutoCloseFd dirFd(dir);
+  auto text = tryReadSmallFile(dirFd, "config.json", MAX_PROCESS_SPEC * 4).orDefault(kj::str());
+  auto spec = nlohmann::json::parse(text.cStr(), nullptr, false);
+  bool wants =
+      spec.is_object() && spec["process"].is_object() && spec["process"].value("terminal", false);
+  bool has = false;
+  KJ_IF_MAYBE(i, io) {
+    has = (*i)->isTerminal();
+  }
+  if (wants && !has) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               "the container's spec asks for a terminal, but the task was created without one");
+  }
+  if (has && !wants) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               "the task was created with a terminal, but the container's spec has none "
+               "(process.terminal)");
+  }
 }
 
 pid_t readPid(kj::StringPtr bundle, kj::StringPtr file) {
@@ -48,9 +103,10 @@ pid_t readPid(kj::StringPtr bundle, kj::StringPtr file) {
 
 }  // namespace
 
-ShimServer::ShimServer(ShimOptions optionsParam, kj::UnixEventPort& port)
+ShimServer::ShimServer(ShimOptions optionsParam, kj::UnixEventPort& port, kj::Timer& timer)
     : options(kj::mv(optionsParam)),
       port(port),
+      timer(timer),
       runtime(kj::str(options.runtime), kj::str(options.runtimeRoot), kj::str(options.bundle)),
       shutdownPromise(nullptr) {
   auto paf = kj::newPromiseAndFulfiller<void>();
@@ -74,20 +130,62 @@ ShimServer::Process& ShimServer::require(kj::StringPtr execId) {
 }
 
 kj::Promise<void> ShimServer::receiveStdio(schema::Stdio::Reader stdio, Process& into) {
+  // A terminal: a pty, the streams given are its attached caller's. None given: detached, on
+  // pipes we hold. Otherwise the caller's fds are the process's own.
+  bool given = stdio.hasStdin() || stdio.hasStdout() || stdio.hasStderr();
   if (stdio.getTerminal()) {
-    throwError(ErrorKind::NOT_IMPLEMENTED, "a terminal for the process (-t)");
+    into.io = ProcessIo::terminal();
+    into.caller = callerOf(stdio);
+  } else if (!given) {
+    into.io = ProcessIo::pipes();
   }
   auto* p = &into;
-  return streamFd(stdio.getStdin(), stdio.hasStdin(), "stdin")
-      .then([p, stdio](auto fd) mutable {
-        p->in = kj::mv(fd);
-        return streamFd(stdio.getStdout(), stdio.hasStdout(), "stdout");
-      })
-      .then([p, stdio](auto fd) mutable {
-        p->out = kj::mv(fd);
-        return streamFd(stdio.getStderr(), stdio.hasStderr(), "stderr");
-      })
-      .then([p](auto fd) mutable { p->err = kj::mv(fd); });
+  return receiveFds(stdio).then([p](CallerFds fds) { p->given = kj::mv(fds); });
+}
+
+void ShimServer::runWithStdio(Process& p, kj::Vector<kj::StringPtr>& args,
+                              kj::StringPtr consoleName) {
+  RuntimeStdio stdio{rawFd(p.given.in), rawFd(p.given.out), rawFd(p.given.err)};
+  kj::Maybe<kj::AutoCloseFd> listener;
+  kj::String consolePath;
+  KJ_IF_MAYBE(io, p.io) {
+    if ((*io)->isTerminal()) {
+      // runc sends the pty master it made inside the container here (in our 0700 bundle).
+      consolePath = kj::str(options.bundle, "/", consoleName);
+      listener = listenUnix(consolePath, 0600);
+      args.add("--console-socket");
+      args.add(consolePath);
+      stdio = {};
+    } else {
+      stdio = (*io)->containerEnds();
+    }
+  }
+  args.add(options.id);
+  KJ_DEFER(if (consolePath.size() > 0) unlink(consolePath.cStr()));
+  runtime.run(args, stdio);
+  KJ_IF_MAYBE(io, p.io) {
+    KJ_IF_MAYBE(l, listener) {
+      (*io)->setConsole(receiveConsole(*l));
+    }
+    (*io)->start();
+    KJ_IF_MAYBE(c, p.caller) {
+      attachCaller(p, kj::mv(p.given), *c);
+      p.caller = nullptr;
+    }
+  }
+  p.given = CallerFds();  // the process has them now
+}
+
+void ShimServer::attachCaller(Process& p, CallerFds fds, schema::Stream::Client stream) {
+  auto& io = *KJ_ASSERT_NONNULL(p.io);
+  auto attachment = io.attach(kj::mv(fds));
+  // closed() never returns while the caller lives; when it fails, the caller is gone.
+  p.watch = stream.closedRequest()
+                .send()
+                .ignoreResult()
+                .then([]() -> kj::Promise<void> { return kj::NEVER_DONE; })
+                .catch_([&io, attachment](kj::Exception&&) { io.detach(attachment); })
+                .eagerlyEvaluate(nullptr);
 }
 
 kj::Promise<void> ShimServer::create(CreateContext context) {
@@ -100,15 +198,12 @@ kj::Promise<void> ShimServer::create(CreateContext context) {
   auto& p = *process;
   return receiveStdio(params.getStdio(), p)
       .then([this, context, &p, process = kj::mv(process)]() mutable {
-        // The init's stdio is the caller's own: runc hands these fds to it as they are. Our
-        // copies close when this returns.
+        checkTerminal(options.bundle, p.io);
         auto pidFile = kj::str(options.bundle, "/init.pid");
-        kj::StringPtr args[] = {"create",     "--bundle", options.bundle,
-                                "--pid-file", pidFile,    options.id};
-        runtime.run(args, RuntimeStdio{rawFd(p.in), rawFd(p.out), rawFd(p.err)});
-        p.in = nullptr;
-        p.out = nullptr;
-        p.err = nullptr;
+        kj::Vector<kj::StringPtr> args;
+        args.addAll(std::initializer_list<kj::StringPtr>{"create", "--bundle", options.bundle,
+                                                         "--pid-file", pidFile});
+        runWithStdio(p, args, "console.sock");
         p.pid = readPid(options.bundle, "init.pid");
         logInfo("task ", options.ns, "/", options.id, " created, pid ", p.pid);
         context.getResults().setPid(p.pid);
@@ -136,12 +231,20 @@ kj::Promise<void> ShimServer::exec(ExecContext context) {
   int dir;
   KJ_SYSCALL(dir = open(options.bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   kj::AutoCloseFd dirFd(dir);
-  writeSmallFile(dirFd, kj::str("exec-", execId, ".json"), spec);
-  auto process = kj::heap<Process>();
-  process->execId = kj::str(execId);
-  auto& p = *process;
+  // The process has a terminal when its stdio is one, whatever the spec said.
+  auto process = nlohmann::json::parse(spec.begin(), spec.end(), nullptr, false);
+  if (!process.is_object()) {
+    throwError(ErrorKind::INVALID_ARGUMENT, kj::str("process ", execId, ": spec is not JSON"));
+  }
+  process["terminal"] = params.getStdio().getTerminal();
+  auto text = process.dump();
+  writeSmallFile(dirFd, kj::str("exec-", execId, ".json"),
+                 kj::arrayPtr(reinterpret_cast<const kj::byte*>(text.data()), text.size()));
+  auto record = kj::heap<Process>();
+  record->execId = kj::str(execId);
+  auto& p = *record;
   return receiveStdio(params.getStdio(), p)
-      .then([this, execId = kj::mv(execId), process = kj::mv(process)]() mutable {
+      .then([this, execId = kj::mv(execId), process = kj::mv(record)]() mutable {
         execs.insert(kj::mv(execId), kj::mv(process));
       });
 }
@@ -162,12 +265,11 @@ kj::Promise<void> ShimServer::start(StartContext context) {
     // runc exec --detach: the process is re-parented to us, its subreaper, when runc exits.
     auto pidFile = kj::str(options.bundle, "/exec-", execId, ".pid");
     auto specFile = kj::str(options.bundle, "/exec-", execId, ".json");
-    kj::StringPtr args[] = {"exec",      "--detach", "--pid-file", pidFile,
-                            "--process", specFile,   options.id};
-    runtime.run(args, RuntimeStdio{rawFd(p.in), rawFd(p.out), rawFd(p.err)});
-    p.in = nullptr;
-    p.out = nullptr;
-    p.err = nullptr;
+    kj::Vector<kj::StringPtr> args;
+    args.addAll(std::initializer_list<kj::StringPtr>{"exec", "--detach", "--pid-file", pidFile,
+                                                     "--process", specFile});
+    auto console = kj::str("console-", execId, ".sock");
+    runWithStdio(p, args, console);
     p.pid = readPid(options.bundle, kj::str("exec-", execId, ".pid"));
   }
   if (p.exitStatus == nullptr) p.status = schema::TaskStatus::RUNNING;
@@ -292,10 +394,69 @@ kj::Promise<void> ShimServer::stats(StatsContext context) {
 }
 
 kj::Promise<void> ShimServer::closeIo(CloseIoContext context) {
-  // The processes hold the caller's own fds: their stdin ends when the caller closes its end.
-  // An exec not yet started still holds ours, which go now.
+  // A process on the caller's own fds: its stdin ends when the caller closes its end (an exec
+  // not yet started still holds ours, which go now). One on our pipes: ours closes.
   auto& p = require(context.getParams().getExecId());
-  p.in = nullptr;
+  p.given.in = nullptr;
+  KJ_IF_MAYBE(io, p.io) {
+    (*io)->closeStdin();
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ShimServer::resizePty(ResizePtyContext context) {
+  auto params = context.getParams();
+  auto& p = require(params.getExecId());
+  KJ_IF_MAYBE(io, p.io) {
+    if ((*io)->isTerminal()) {
+      (*io)->resize(params.getWidth(), params.getHeight());
+      return kj::READY_NOW;
+    }
+  }
+  throwError(ErrorKind::FAILED_PRECONDITION, "the process has no terminal to resize");
+}
+
+kj::Promise<void> ShimServer::attach(AttachContext context) {
+  auto params = context.getParams();
+  auto& p = require(params.getExecId());
+  auto what = params.getExecId().size() > 0 ? kj::str("process ", params.getExecId())
+                                            : kj::str("task ", options.id);
+  if (p.io == nullptr) {
+    throwError(ErrorKind::FAILED_PRECONDITION,
+               kj::str(what,
+                       " writes to its caller's own fds or to its log: it has nothing "
+                       "to attach to"));
+  }
+  if (p.exitStatus != nullptr) {
+    throwError(ErrorKind::FAILED_PRECONDITION, kj::str(what, " has exited"));
+  }
+  auto stdio = params.getStdio();
+  auto caller = callerOf(stdio);
+  if (caller == nullptr) throwError(ErrorKind::INVALID_ARGUMENT, "attach with no stream given");
+  auto* process = &p;
+  return receiveFds(stdio).then([this, process, caller = kj::mv(caller)](CallerFds fds) mutable {
+    attachCaller(*process, kj::mv(fds), KJ_ASSERT_NONNULL(caller));
+  });
+}
+
+kj::Promise<void> ShimServer::update(UpdateContext context) {
+  // `runc update --resources FILE`: the spec's linux.resources object.
+  auto resources = context.getParams().getResources();
+  auto parsed = nlohmann::json::parse(resources.begin(), resources.end(), nullptr, false);
+  if (!parsed.is_object() || resources.size() > MAX_PROCESS_SPEC) {
+    throwError(ErrorKind::INVALID_ARGUMENT, "resources are not a JSON object");
+  }
+  auto& p = requireInit();
+  if (p.exitStatus != nullptr) {
+    throwError(ErrorKind::FAILED_PRECONDITION, kj::str("task ", options.id, " is not running"));
+  }
+  int dir;
+  KJ_SYSCALL(dir = open(options.bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  kj::AutoCloseFd dirFd(dir);
+  writeSmallFile(dirFd, "resources.json", resources);
+  auto file = kj::str(options.bundle, "/resources.json");
+  kj::StringPtr args[] = {"update", "--resources", file, options.id};
+  runtime.run(args);
   return kj::READY_NOW;
 }
 
@@ -324,33 +485,47 @@ void ShimServer::exited(Process& p, int waitStatus) {
   int code = WIFEXITED(waitStatus)     ? WEXITSTATUS(waitStatus)
              : WIFSIGNALED(waitStatus) ? 128 + WTERMSIG(waitStatus)
                                        : 255;
-  p.exitStatus = code;
-  p.exitedAt = nowNanos();
-  p.status = schema::TaskStatus::STOPPED;
+  int64_t at = nowNanos();
+  p.reaped = true;
   if (p.execId.size() == 0) {
     // On disk before anyone hears of it: a tasks service that restarts reads it from here.
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                   int dir;
                   KJ_SYSCALL(dir = open(options.bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
                   kj::AutoCloseFd dirFd(dir);
-                  auto text = kj::str(code, " ", p.exitedAt, "\n");
+                  auto text = kj::str(code, " ", at, "\n");
                   writeSmallFile(dirFd, "exit.tmp", text.asBytes());
                   KJ_SYSCALL(renameat(dirFd, "exit.tmp", dirFd, "exit"));
                 })) {
       logError("task ", options.id, ": cannot record its exit: ", errorMessage(*e));
     }
-    // The container is gone with its init: so are the processes exec'd into it.
-    for (auto& e : execs) {
-      if (e.value->exitStatus == nullptr && e.value->pid == 0) {
-        e.value->exitStatus = 255;
-        e.value->status = schema::TaskStatus::STOPPED;
-      }
-    }
   }
-  logInfo("task ", options.ns, "/", options.id, p.execId.size() > 0 ? " exec " : "", p.execId,
-          " exited with status ", code);
-  for (auto& w : p.waiters) w->fulfill();
-  p.waiters.clear();
+  // Reported once its last output is out, so a caller that waits has all of it.
+  kj::Promise<void> output = kj::READY_NOW;
+  KJ_IF_MAYBE(io, p.io) {
+    output = (*io)->drained().exclusiveJoin(timer.afterDelay(REPORT_WITHOUT_OUTPUT));
+  }
+  p.reporting =
+      output
+          .then([this, &p, code, at]() {
+            p.exitStatus = code;
+            p.exitedAt = at;
+            p.status = schema::TaskStatus::STOPPED;
+            if (p.execId.size() == 0) {
+              // The container is gone with its init: so are its exec'd processes.
+              for (auto& e : execs) {
+                if (e.value->exitStatus == nullptr && e.value->pid == 0) {
+                  e.value->exitStatus = 255;
+                  e.value->status = schema::TaskStatus::STOPPED;
+                }
+              }
+            }
+            logInfo("task ", options.ns, "/", options.id, p.execId.size() > 0 ? " exec " : "",
+                    p.execId, " exited with status ", code);
+            for (auto& w : p.waiters) w->fulfill();
+            p.waiters.clear();
+          })
+          .eagerlyEvaluate(nullptr);
 }
 
 kj::Promise<void> ShimServer::reap() {
@@ -360,13 +535,13 @@ kj::Promise<void> ShimServer::reap() {
       pid_t pid = waitpid(-1, &waitStatus, WNOHANG);
       if (pid <= 0) break;
       KJ_IF_MAYBE(p, init) {
-        if ((*p)->pid == pid && (*p)->exitStatus == nullptr) {
+        if ((*p)->pid == pid && !(*p)->reaped) {
           exited(**p, waitStatus);
           continue;
         }
       }
       for (auto& e : execs) {
-        if (e.value->pid == pid && e.value->exitStatus == nullptr) {
+        if (e.value->pid == pid && !e.value->reaped) {
           exited(*e.value, waitStatus);
           break;
         }

@@ -7,6 +7,7 @@
 #include <kj/map.h>
 #include <schema/shim.capnp.h>
 
+#include "process-io.h"
 #include "runc.h"
 
 namespace ctrd {
@@ -21,7 +22,7 @@ struct ShimOptions {
 
 class ShimServer final : public schema::Shim::Server {
 public:
-  ShimServer(ShimOptions options, kj::UnixEventPort& port);
+  ShimServer(ShimOptions options, kj::UnixEventPort& port, kj::Timer& timer);
 
   kj::Promise<void> create(CreateContext context) override;
   kj::Promise<void> start(StartContext context) override;
@@ -34,6 +35,9 @@ public:
   kj::Promise<void> resume(ResumeContext context) override;
   kj::Promise<void> pids(PidsContext context) override;
   kj::Promise<void> closeIo(CloseIoContext context) override;
+  kj::Promise<void> resizePty(ResizePtyContext context) override;
+  kj::Promise<void> attach(AttachContext context) override;
+  kj::Promise<void> update(UpdateContext context) override;
   kj::Promise<void> stats(StatsContext context) override;
   kj::Promise<void> shutdown(ShutdownContext context) override;
 
@@ -48,14 +52,20 @@ private:
     kj::String execId;  // empty for the init
     pid_t pid = 0;
     schema::TaskStatus status = schema::TaskStatus::CREATED;
-    kj::Maybe<int> exitStatus;
+    bool reaped = false;
+    kj::Maybe<int> exitStatus;  // once its output is drained too
     int64_t exitedAt = 0;
     kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
-    kj::Maybe<kj::AutoCloseFd> in, out, err;  // an exec's stdio, held until it starts
+    CallerFds given;                   // the caller's own fds, held until the runtime has them
+    kj::Maybe<kj::Own<ProcessIo>> io;  // a terminal, or a detached process's pipes
+    kj::Maybe<schema::Stream::Client> caller;  // the attached caller's, until it is attached
+    kj::Promise<void> watch = nullptr;         // the attached caller's life
+    kj::Promise<void> reporting = nullptr;     // its exit, once its output is out
   };
 
   ShimOptions options;
   kj::UnixEventPort& port;
+  kj::Timer& timer;
   Runtime runtime;
   kj::Maybe<kj::Own<Process>> init;
   kj::HashMap<kj::String, kj::Own<Process>> execs;
@@ -66,6 +76,11 @@ private:
   Process& require(kj::StringPtr execId);
   Process& requireInit();
   kj::Promise<void> receiveStdio(schema::Stdio::Reader stdio, Process& into);
+  void runWithStdio(Process& process, kj::Vector<kj::StringPtr>& args, kj::StringPtr consoleName);
+  // The runtime command `args` (then the container's id) with the process's stdio: the
+  // caller's fds as they are, the pipes' ends, or a console socket named `consoleName`. Starts
+  // the process's copier after it, attached to the caller given.
+  void attachCaller(Process& process, CallerFds fds, schema::Stream::Client stream);
   void exited(Process& process, int waitStatus);
   kj::Promise<void> whenExited(Process& process);
   void fillExit(Process& process, schema::Exit::Builder out);

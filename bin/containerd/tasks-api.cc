@@ -223,4 +223,28 @@ kj::Promise<void> NamespaceTasks::wait(WaitContext context) {
       [context](auto response) mutable { context.getResults().setExit(response.getExit()); });
 }
 
+kj::Promise<void> NamespaceTasks::attach(AttachContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).attachRequest();
+  req.setExecId(params.getExecId());
+  req.setStdio(params.getStdio());
+  return req.send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceTasks::resizePty(ResizePtyContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).resizePtyRequest();
+  req.setExecId(params.getExecId());
+  req.setWidth(params.getWidth());
+  req.setHeight(params.getHeight());
+  return req.send().ignoreResult();
+}
+
+kj::Promise<void> NamespaceTasks::update(UpdateContext context) {
+  auto params = context.getParams();
+  auto req = shim(params.getContainerId()).updateRequest();
+  req.setResources(params.getResources());
+  return req.send().ignoreResult();
+}
+
 }  // namespace ctrd

@@ -28,6 +28,9 @@ public:
   kj::Promise<void> resume(ResumeContext context) override;
   kj::Promise<void> pids(PidsContext context) override;
   kj::Promise<void> wait(WaitContext context) override;
+  kj::Promise<void> attach(AttachContext context) override;
+  kj::Promise<void> resizePty(ResizePtyContext context) override;
+  kj::Promise<void> update(UpdateContext context) override;
 
 private:
   kj::String ns;

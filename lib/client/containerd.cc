@@ -140,8 +140,17 @@ Task Container::newTask(Stdio stdio) {
   if (stdio.in >= 0) s.setStdin(callerStream(stdio.in));
   if (stdio.out >= 0) s.setStdout(callerStream(stdio.out));
   if (stdio.err >= 0) s.setStderr(callerStream(stdio.err));
+  s.setTerminal(stdio.terminal);
   auto response = req.send().wait(daemon.waitScope());
   return Task(*client, kj::str(id_), response.getPid());
+}
+
+Task Container::task() {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().getRequest();
+  req.setContainerId(id_);
+  auto response = req.send().wait(daemon.waitScope());
+  return Task(*client, kj::str(id_), response.getProcess().getPid());
 }
 
 void Container::remove(bool keepSnapshot) {
@@ -180,6 +189,30 @@ int Task::remove() {
   auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().deleteRequest();
   req.setContainerId(id);
   return req.send().wait(daemon.waitScope()).getExit().getStatus();
+}
+
+void Task::resize(uint16_t width, uint16_t height) {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().resizePtyRequest();
+  req.setContainerId(id);
+  req.setWidth(width);
+  req.setHeight(height);
+  req.send().wait(daemon.waitScope());
+}
+
+void Task::closeStdin() {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().closeIoRequest();
+  req.setContainerId(id);
+  req.send().wait(daemon.waitScope());
+}
+
+void Task::update(kj::StringPtr resourcesJson) {
+  auto& daemon = client->daemon();
+  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().updateRequest();
+  req.setContainerId(id);
+  req.setResources(resourcesJson.asBytes());
+  req.send().wait(daemon.waitScope());
 }
 
 }  // namespace ctrd

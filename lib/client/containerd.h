@@ -49,12 +49,17 @@ struct ContainerOptions {
 
 struct Stdio {
   // Which of the caller's fds become the container's stdin, stdout and stderr (-1: /dev/null).
-  // They are passed as they are: the container writes to them directly.
+  // They are passed as they are: the container writes to them directly. With `terminal`, the
+  // container gets a pty instead (its spec must ask for one: SpecOptions::tty), which its shim
+  // copies to and from these fds while this process lives. With no fd and no terminal, the
+  // task is detached: its output goes nowhere until a caller attaches.
   int in = -1;
   int out = -1;
   int err = -1;
+  bool terminal = false;
   static Stdio inherit() { return {0, 1, 2}; }
   static Stdio none() { return {}; }
+  static Stdio tty() { return {0, 1, -1, true}; }
 };
 
 class Client;
@@ -70,6 +75,12 @@ public:
   // The exit status (128 + signal when killed); returns at once if it has exited.
   int remove();
   // Deletes the stopped task and returns its exit status.
+  void resize(uint16_t width, uint16_t height);
+  // The size of its terminal; `failed precondition` without one.
+  void closeStdin();
+  void update(kj::StringPtr resourcesJson);
+  // New limits for its cgroup: an OCI runtime spec `linux.resources` object, as `runc update`
+  // takes it.
 
 private:
   friend class Container;
@@ -84,6 +95,8 @@ public:
   kj::StringPtr id() const { return id_; }
   Task newTask(Stdio stdio);
   // Creates the task (the shim, `runc create`): it has a pid and is not yet started.
+  Task task();
+  // Its existing task; `not found` when it has none.
   void remove(bool keepSnapshot = false);
 
 private:
