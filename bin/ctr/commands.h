@@ -29,6 +29,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
 void registerImagePull(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
 void registerContainers(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
+void registerTaskStdio(CLI::App& tasks, std::vector<Command>& commands, const Globals& globals);
 void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace ctrd::ctr {
 namespace {
@@ -157,6 +158,16 @@ schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals) {
   return client.ns(globals.ns.c_str()).tasksRequest().send().getTasks();
 }
 
+bool containerTerminal(DaemonClient& client, const Globals& globals, const std::string& id) {
+  auto get = client.ns(globals.ns.c_str()).containersRequest().send().getContainers().getRequest();
+  get.setId(id.c_str());
+  auto response = get.send().wait(client.waitScope());
+  auto bytes = response.getContainer().getSpec();
+  auto spec = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  return spec.is_object() && spec["process"].is_object() &&
+         spec["process"].value("terminal", false);
+}
+
 kj::AutoCloseFd openLog(const std::string& uri) {
   // ctr's --log-uri: file:///PATH, or a bare absolute path. The container writes to it itself.
   std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
@@ -177,12 +188,16 @@ kj::AutoCloseFd openLog(const std::string& uri) {
 }
 
 void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
-                const std::string& logUri) {
+                const std::string& logUri, bool tty) {
   Client api(client, globals.ns.c_str());
   auto container = api.loadContainer(id.c_str());  // refers to `api`, which outlives it
   if (!logUri.empty()) {
     auto log = openLog(logUri);
     container.newTask(Stdio{-1, log.get(), log.get()});
+    return;
+  }
+  if (tty) {
+    container.newTask(attached ? Stdio::tty() : Stdio{-1, -1, -1, true});
     return;
   }
   container.newTask(attached ? Stdio::inherit() : Stdio::none());

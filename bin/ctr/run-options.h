@@ -50,13 +50,17 @@ void createContainer(DaemonClient& client, const Globals& globals, const RunFlag
 
 schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals);
 
+bool containerTerminal(DaemonClient& client, const Globals& globals, const std::string& id);
+// Whether the container's spec gives its process a terminal (process.terminal).
+
 kj::AutoCloseFd openLog(const std::string& uri);
 // ctr's --log-uri: file:///PATH or an absolute path, opened for appending. Other schemes are
 // `not implemented`, naming the URI.
 
 void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
-                const std::string& logUri = "");
-// The container's task (its shim, `runc create`): with our own stdio when attached, the log
-// file's for stdout and stderr with a log URI, none otherwise.
+                const std::string& logUri = "", bool tty = false);
+// The container's task (its shim, `runc create`): with our own stdio when attached (a pty
+// copied to ours with `tty`), the log file's for stdout and stderr with a log URI, detached
+// otherwise.
 
 }  // namespace ctrd::ctr

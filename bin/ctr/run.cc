@@ -4,53 +4,16 @@
 #include <common/errors.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <memory>
 
 #include "commands.h"
+#include "console.h"
 #include "run-options.h"
 
 namespace ctrd::ctr {
 namespace {
-
-class SignalForwarder {
-  // While `ctr run` waits, the signals a user sends it go to the container's init instead (as
-  // containerd's ctr does): read from a signalfd, so nothing else in ctr changes how it
-  // handles them.
-public:
-  SignalForwarder(DaemonClient& client, schema::Tasks::Client tasks, std::string id)
-      : tasks(kj::mv(tasks)), id(kj::mv(id)) {
-    sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
-    sigprocmask(SIG_BLOCK, &set, &previous);
-    int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (fd < 0) throwError(ErrorKind::UNKNOWN, "signalfd failed");
-    input = client.lowLevel().wrapInputFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-    forwarding = forward().eagerlyEvaluate([](kj::Exception&&) {});
-  }
-  ~SignalForwarder() noexcept(false) { sigprocmask(SIG_SETMASK, &previous, nullptr); }
-
-private:
-  schema::Tasks::Client tasks;
-  std::string id;
-  sigset_t set, previous;
-  kj::Own<kj::AsyncInputStream> input;
-  struct signalfd_siginfo info;
-  kj::Promise<void> forwarding = nullptr;
-
-  kj::Promise<void> forward() {
-    return input->read(&info, sizeof(info)).then([this]() {
-      auto req = tasks.killRequest();
-      req.setContainerId(id.c_str());
-      req.setSignal(info.ssi_signo);
-      return req.send().ignoreResult().catch_([](kj::Exception&&) {}).then([this]() {
-        return forward();
-      });
-    });
-  }
-};
 
 void deleteTask(DaemonClient& client, const Globals& globals, const std::string& id) {
   auto req = openTasks(client, globals).deleteRequest();
@@ -75,9 +38,9 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
            throwError(ErrorKind::INVALID_ARGUMENT,
                       "flags --detach and --rm cannot be specified together");
          }
-         if (flags->tty) {
-           // Said before anything is made, rather than as runc's complaint about a console.
-           throwError(ErrorKind::NOT_IMPLEMENTED, "a terminal for the task (-t)");
+         if (flags->tty && !flags->logUri.empty()) {
+           // Said before anything is made.
+           throwError(ErrorKind::NOT_IMPLEMENTED, "--log-uri with a terminal (-t)");
          }
          createContainer(client, globals, *flags);
          auto containers = client.ns(globals.ns.c_str()).containersRequest().send().getContainers();
@@ -88,7 +51,7 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
          };
          auto tasks = openTasks(client, globals);
          KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                       createTask(client, globals, flags->id, !*detach, flags->logUri);
+                       createTask(client, globals, flags->id, !*detach, flags->logUri, flags->tty);
                      })) {
            if (*rm) kj::runCatchingExceptions(removeContainer);
            kj::throwFatalException(kj::mv(*e));
@@ -99,7 +62,14 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
          auto exited = wait.send();
          // Forwarding starts before the process does: a signal sent as soon as it runs is its.
          kj::Maybe<kj::Own<SignalForwarder>> forwarder;
-         if (!*detach) forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id);
+         kj::Maybe<kj::Own<RawTerminal>> raw;
+         if (!*detach) {
+           forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id, "", flags->tty);
+           if (flags->tty) {
+             raw = kj::heap<RawTerminal>();
+             resizeToTerminal(client, tasks, flags->id, "");
+           }
+         }
          auto start = tasks.startRequest();
          start.setContainerId(flags->id.c_str());
          KJ_IF_MAYBE(e,
@@ -112,6 +82,7 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
          }
          if (*detach) return;
          auto status = exited.wait(client.waitScope()).getExit().getStatus();
+         raw = nullptr;
          if (*rm) {
            deleteTask(client, globals, flags->id);
            removeContainer();

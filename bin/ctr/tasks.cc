@@ -1,4 +1,5 @@
-// ctr tasks: start, ls, kill, exec, wait, rm, pause, resume, ps, metrics, as containerd 1.6's.
+// ctr tasks: start, ls, kill, wait, rm, pause, resume, ps, metrics, as containerd 1.6's (exec
+// and attach: tasks-attach.cc).
 #include <client/containerd.h>
 #include <common/clock.h>
 #include <common/errors.h>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "console.h"
 #include "format.h"
 #include "run-options.h"
 
@@ -63,15 +65,26 @@ void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals
   start->add_flag("--detach,-d", *startDetach, "detach from the task after it has started");
   commands.push_back({start, [&globals, startId, startDetach](DaemonClient& client) {
                         auto tasks = openTasks(client, globals);
-                        createTask(client, globals, *startId, !*startDetach);
+                        bool tty = containerTerminal(client, globals, *startId);
+                        createTask(client, globals, *startId, !*startDetach, "", tty);
                         auto wait = tasks.waitRequest();
                         wait.setContainerId(startId->c_str());
                         auto exited = wait.send();
+                        kj::Maybe<kj::Own<SignalForwarder>> forwarder;
+                        kj::Maybe<kj::Own<RawTerminal>> raw;
+                        if (!*startDetach) {
+                          forwarder = kj::heap<SignalForwarder>(client, tasks, *startId, "", tty);
+                          if (tty) {
+                            raw = kj::heap<RawTerminal>();
+                            resizeToTerminal(client, tasks, *startId, "");
+                          }
+                        }
                         auto req = tasks.startRequest();
                         req.setContainerId(startId->c_str());
                         req.send().wait(client.waitScope());
                         if (*startDetach) return;
                         auto status = exited.wait(client.waitScope()).getExit().getStatus();
+                        raw = nullptr;
                         fflush(stdout);
                         if (status != 0) exit(int(status));
                       }});
@@ -177,87 +190,7 @@ void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals
                         }});
   }
 
-  auto* exec =
-      tasks->add_subcommand("exec", "execute additional processes in an existing container");
-  struct ExecFlags {
-    std::string execId, cwd, user;
-    std::vector<std::string> env;
-    bool detach = false;
-  };
-  auto ef = std::make_shared<ExecFlags>();
-  exec->add_option("--exec-id", ef->execId, "exec specific id for the process")->required();
-  exec->add_flag("--detach,-d", ef->detach, "detach from the task after it has started execution");
-  exec->add_option("--cwd", ef->cwd, "working directory of the new process");
-  exec->add_option("--env", ef->env, "additional environment variables (KEY=VALUE)")
-      ->allow_extra_args(false);
-  exec->add_option("--user,-u", ef->user, "user id, group optional (format: <uid>[:<gid>])");
-  exec->prefix_command();
-  exec->footer("Arguments: CONTAINER COMMAND [ARG...]");
-  commands.push_back(
-      {exec, [&globals, ef, exec](DaemonClient& client) {
-         auto rest = exec->remaining();
-         if (!rest.empty() && rest[0] == "--") rest.erase(rest.begin());
-         if (rest.size() < 2) {
-           throwError(ErrorKind::INVALID_ARGUMENT, "container id and a command must be provided");
-         }
-         auto id = rest[0];
-         // The container's own process, with the command and options given.
-         auto get =
-             client.ns(globals.ns.c_str()).containersRequest().send().getContainers().getRequest();
-         get.setId(id.c_str());
-         auto got = get.send().wait(client.waitScope());
-         auto container = got.getContainer();
-         auto specBytes = container.getSpec();
-         auto spec = nlohmann::json::parse(
-             std::string(reinterpret_cast<const char*>(specBytes.begin()), specBytes.size()));
-         auto process = spec["process"];
-         process["args"] = std::vector<std::string>(rest.begin() + 1, rest.end());
-         process["terminal"] = false;
-         if (!ef->cwd.empty()) process["cwd"] = ef->cwd;
-         for (auto& e : ef->env) process["env"].push_back(e);
-         if (!ef->user.empty()) {
-           auto colon = ef->user.find(':');
-           process["user"]["uid"] = std::stoul(ef->user.substr(0, colon));
-           process["user"]["gid"] =
-               colon == std::string::npos ? 0 : std::stoul(ef->user.substr(colon + 1));
-         }
-         auto json = process.dump();
-         auto tasks = openTasks(client, globals);
-         auto req = tasks.execRequest();
-         req.setContainerId(id.c_str());
-         req.setExecId(ef->execId.c_str());
-         req.initSpec().setJson(
-             kj::arrayPtr(reinterpret_cast<const kj::byte*>(json.data()), json.size()));
-         if (!ef->detach) {
-           auto stdio = req.initStdio();
-           stdio.setStdin(callerStream(STDIN_FILENO));
-           stdio.setStdout(callerStream(STDOUT_FILENO));
-           stdio.setStderr(callerStream(STDERR_FILENO));
-         }
-         req.send().wait(client.waitScope());
-         auto start = tasks.startRequest();
-         start.setContainerId(id.c_str());
-         start.setExecId(ef->execId.c_str());
-         KJ_IF_MAYBE(e,
-                     kj::runCatchingExceptions([&]() { start.send().wait(client.waitScope()); })) {
-           auto del = tasks.deleteRequest();
-           del.setContainerId(id.c_str());
-           del.setExecId(ef->execId.c_str());
-           kj::runCatchingExceptions([&]() { del.send().wait(client.waitScope()); });
-           kj::throwFatalException(kj::mv(*e));
-         }
-         if (ef->detach) return;
-         auto wait = tasks.waitRequest();
-         wait.setContainerId(id.c_str());
-         wait.setExecId(ef->execId.c_str());
-         auto status = wait.send().wait(client.waitScope()).getExit().getStatus();
-         auto del = tasks.deleteRequest();
-         del.setContainerId(id.c_str());
-         del.setExecId(ef->execId.c_str());
-         del.send().wait(client.waitScope());
-         fflush(stdout);
-         if (status != 0) exit(int(status));
-       }});
+  registerTaskStdio(*tasks, commands, globals);
 
   auto* metrics = tasks->add_subcommand("metrics", "get a single data point of metrics for a task");
   metrics->alias("stats");

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,62 @@ Result run(const std::vector<std::string>& argv, const std::string& input) {
   close(err[0]);
   int status = 0;
   waitpid(pid, &status, 0);
+  r.status = decodeStatus(status);
+  return r;
+}
+
+Result runInTerminal(const std::vector<std::string>& argv, const std::string& initialInput,
+                     TerminalSize size, const TerminalReaction& react, int timeoutMs) {
+  std::string input = initialInput;
+  struct winsize ws = {};
+  ws.ws_col = size.columns;
+  ws.ws_row = size.rows;
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, &ws);
+  if (pid < 0) abort();
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  fcntl(master, F_SETFD, FD_CLOEXEC);
+  Result r;
+  size_t written = 0;
+  int status = 0;
+  bool exited = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  for (;;) {
+    struct pollfd p = {master, short(POLLIN | (written < input.size() ? POLLOUT : 0)), 0};
+    int ready = poll(&p, 1, 100);
+    if (ready > 0 && (p.revents & POLLOUT)) {
+      ssize_t n = write(master, input.data() + written, input.size() - written);
+      if (n > 0) written += n;
+    }
+    if (ready > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+      char buf[4096];
+      ssize_t n = read(master, buf, sizeof(buf));
+      if (n > 0) {
+        r.out.append(buf, n);
+        if (react) input += react(master, r.out);
+      } else if (exited) {
+        break;  // EIO: every end of the pty is closed
+      }
+    }
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        exited = true;
+      }
+      r.err = "timed out";
+      break;
+    }
+  }
+  close(master);
   r.status = decodeStatus(status);
   return r;
 }
@@ -273,6 +330,13 @@ Result Daemon::ctr(const std::vector<std::string>& args, const std::string& inpu
   std::vector<std::string> argv = {binPath("ctr"), "--address", socket_};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, input);
+}
+
+Result Daemon::ctrInTerminal(const std::vector<std::string>& args, const std::string& input,
+                             TerminalSize size, const TerminalReaction& react) {
+  std::vector<std::string> argv = {binPath("ctr"), "--address", socket_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runInTerminal(argv, input, size, react);
 }
 
 nlohmann::json Daemon::info() {

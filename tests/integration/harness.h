@@ -25,6 +25,21 @@ struct Result {
 Result run(const std::vector<std::string>& argv, const std::string& input = "");
 // Runs argv to completion and captures stdout and stderr.
 
+struct TerminalSize {
+  unsigned short columns = 80, rows = 24;
+};
+
+using TerminalReaction = std::function<std::string(int master, const std::string& shown)>;
+// Called with the pty's master and all it has shown, each time it shows more: returns more to
+// type (or ""); may resize the terminal.
+
+Result runInTerminal(const std::vector<std::string>& argv, const std::string& input,
+                     TerminalSize size = {}, const TerminalReaction& react = nullptr,
+                     int timeoutMs = 30000);
+// Runs argv on a new pty of `size` (its stdin, stdout and stderr, its controlling terminal),
+// types `input` into it, and returns everything the terminal showed as `out` (echo included)
+// once the process has exited and the pty is closed by all; killed after `timeoutMs`.
+
 class Child {
   // A process in the background, its output appended to a log file; killed when dropped.
 public:
@@ -86,6 +101,8 @@ public:
   std::string log();
 
   Result ctr(const std::vector<std::string>& args, const std::string& input = "");
+  Result ctrInTerminal(const std::vector<std::string>& args, const std::string& input,
+                       TerminalSize size = {}, const TerminalReaction& react = nullptr);
   nlohmann::json info();
   // `ctr info` parsed.
   pid_t servicePid(const std::string& name);

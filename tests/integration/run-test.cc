@@ -15,89 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include "harness.h"
-#include "registry.h"
+#include "run-fixture.h"
 
 namespace ctrd::test {
 namespace {
-
-size_t entries(const std::string& dir) {
-  // Entries of a directory, "." and ".." aside; 0 when it does not exist.
-  size_t n = 0;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (auto* e = readdir(d))
-      n += std::string(e->d_name) != "." && std::string(e->d_name) != "..";
-    closedir(d);
-  }
-  return n;
-}
-
-std::string mountsUnder(const std::string& path) {
-  // The mount points beneath `path`, one a line: empty when none is left.
-  std::string out;
-  for (auto& m : mountsBeneath(path)) out += m + "\n";
-  return out;
-}
-
-bool cgroupLeft(const std::string& id) {
-  // runc makes /default/<id> under each cgroup v1 hierarchy (and the v2 one): gone after delete.
-  for (auto* hierarchy : {"pids", "memory", "cpu", "freezer", "unified"}) {
-    struct stat st;
-    auto path = std::string("/sys/fs/cgroup/") + hierarchy + "/default/" + id;
-    if (stat(path.c_str(), &st) == 0) return true;
-  }
-  return false;
-}
-
-size_t shimsOf(const std::string& state) {
-  size_t n = 0;
-  if (DIR* d = opendir("/proc")) {
-    while (auto* e = readdir(d)) {
-      std::ifstream cmd(std::string("/proc/") + e->d_name + "/cmdline");
-      std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-      n += args.find("containerd-shim") != std::string::npos &&
-           args.find(state) != std::string::npos;
-    }
-    closedir(d);
-  }
-  return n;
-}
-
-class RunTest : public ::testing::Test {
-protected:
-  void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "running containers needs root";
-    if (!Registry::available()) GTEST_SKIP() << "docker-registry is not installed";
-    if (access("/usr/sbin/runc", X_OK) != 0 && access("/usr/bin/runc", X_OK) != 0) {
-      GTEST_SKIP() << "runc is not installed";
-    }
-    ASSERT_TRUE(daemon.start()) << daemon.log();
-    registry.push({"busybox", "busybox:latest"});
-    image = registry.address() + "/busybox:latest";
-    auto pulled = ctr({"images", "pull", "--plain-http", image});
-    ASSERT_EQ(pulled.status, 0) << pulled.err;
-  }
-
-  Result ctr(const std::vector<std::string>& args, const std::string& input = "") {
-    return daemon.ctr(args, input);
-  }
-
-  void expectNothingLeft() {
-    // No bundle, mount, shim, container or snapshot of ours remains.
-    EXPECT_EQ(entries(daemon.state() + "/tasks/default"), 0u);
-    EXPECT_EQ(mountsUnder(daemon.state()), "");
-    // A shim exits just after it answered its shutdown.
-    EXPECT_TRUE(waitFor([&]() { return shimsOf(daemon.state()) == 0; }, 5000));
-    EXPECT_EQ(ctr({"containers", "ls", "-q"}).out, "");
-    EXPECT_EQ(ctr({"tasks", "ls", "-q"}).out, "");
-    auto snapshots = ctr({"snapshots", "ls"}).out;
-    EXPECT_EQ(snapshots.find("Active"), std::string::npos) << snapshots;
-  }
-
-  Registry registry;
-  Daemon daemon;
-  std::string image;
-};
 
 TEST_F(RunTest, OutputGoesStraightToTheCallerAndTheExitCodeIsTheContainers) {
   auto r = ctr({"run", "--rm", image, "echo", "sh", "-c", "echo out; echo err >&2; exit 3"});
@@ -122,9 +43,9 @@ TEST_F(RunTest, AMissingCommandIsRuncsErrorAndLeavesNothing) {
   EXPECT_NE(r.err.find("/no/such/command"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no such file or directory"), std::string::npos) << r.err;
   expectNothingLeft();
-  auto tty = ctr({"run", "--rm", "-t", image, "bad3", "true"});
+  auto tty = ctr({"run", "--rm", "-t", "--log-uri", "/dev/null", image, "bad3", "true"});
   EXPECT_EQ(tty.status, 1);
-  EXPECT_EQ(tty.err, "ctr: a terminal for the task (-t): not implemented\n");
+  EXPECT_EQ(tty.err, "ctr: --log-uri with a terminal (-t): not implemented\n");
   expectNothingLeft();
   auto runtime = ctr({"run", "--rm", "--runc-binary", "no-such-runtime", image, "bad2", "true"});
   EXPECT_EQ(runtime.status, 1);
