@@ -1,14 +1,17 @@
 #!/bin/bash
-# run.sh [RUNS] [NCONT]: the cost of running a container, side by side in one run.
+# run.sh [RUNS] [SIZES]: the cost of running a container, side by side in one run.
 #   1. `ctr run --rm IMAGE ID true` (the busybox image made by scripts/push-image.py, pulled from
 #      a real registry on 127.0.0.1): ours, Debian's containerd 1.6 with its ctr, and the floor,
 #      bare `runc run` of a bundle holding the same rootfs and a `runc spec` config; alternating,
 #      median of RUNS (default 20).
-#   2. NCONT (default 50) sleeping containers (`ctr run -d ... sleep 600`) each: per-start time
-#      and the shims' memory, PSS summed over every shim process, divided by NCONT.
+#   2. For each N of SIZES (default "50"; the README's table: "1 50 100 500"), N sleeping
+#      containers (`ctr run -d ... sleep 600`) started one after another, for each daemon: the
+#      median start time over all N and over the last tenth (flat as N grows, or not), the shims'
+#      memory (PSS summed over every shim process, divided by N) and the daemon's (PSS summed
+#      over its processes but the shims).
 set -euo pipefail
 RUNS=${1:-20}
-NCONT=${2:-50}
+SIZES=${2:-50}
 . "$(dirname "$0")/lib.sh"
 start_registry
 "$top/scripts/push-image.py" busybox "$registry/busybox:latest" >/dev/null
@@ -66,29 +69,39 @@ shim_pss() {
   done
   echo $sum
 }
-# many LABEL CTR-FUNCTION SHIM-PATTERN: NCONT sleeping containers; prints start time and memory.
+# many N LABEL CTR-FUNCTION SHIM-PATTERN DAEMON-PATTERN: N sleeping containers; prints start
+# times and memory, then removes them.
 many() {
-  local label=$1 cli=$2 pattern=$3 t0 starts=() i pids
-  for i in $(seq "$NCONT"); do
+  local n=$1 label=$2 cli=$3 pattern=$4 daemon_pattern=$5 t0 starts=() i pids dpids
+  for i in $(seq "$n"); do
     t0=$(now); $cli run -d "$image" many-$i sleep 600 >/dev/null; starts+=("$(ms_since "$t0")")
   done
   sleep 1
   mapfile -t pids < <(pgrep -f "$pattern")
-  local pss; pss=$(shim_pss "${pids[@]}")
-  printf '%-24s start median %4s ms   shims: %3s processes, PSS %6s kB total, %5s kB per container\n' \
-    "$label" "$(med "${starts[@]}")" "${#pids[@]}" "$pss" "$((pss / NCONT))"
-  for i in $(seq "$NCONT"); do
+  mapfile -t dpids < <(pgrep -f "$daemon_pattern" | grep -vxF -f <(printf '%s\n' "${pids[@]}"))
+  local pss dpss tenth=$(((n + 9) / 10))
+  pss=$(shim_pss "${pids[@]}")
+  dpss=$(shim_pss "${dpids[@]}")
+  printf '%-16s %5s  start median %4s ms, last tenth %4s ms   shims: %4s processes, %5s kB per container   daemon: %6s kB\n' \
+    "$label" "$n" "$(med "${starts[@]}")" "$(med "${starts[@]: -$tenth}")" "${#pids[@]}" \
+    "$((pss / n))" "$dpss"
+  for i in $(seq "$n"); do
     $cli tasks kill -s KILL many-$i >/dev/null 2>&1 || true
   done
-  for i in $(seq "$NCONT"); do
+  for i in $(seq "$n"); do
     $cli tasks wait many-$i >/dev/null 2>&1 || true
     $cli tasks rm many-$i >/dev/null 2>&1 || true
     $cli containers rm many-$i >/dev/null 2>&1 || true
   done
 }
 echo
-many "ours ($NCONT containers)" ours "containerd-shim --namespace default --id many-.* --bundle $scratch/state"
-if [ -n "$with_peer" ]; then
-  many "containerd 1.6 ($NCONT)" theirs "containerd-shim-runc-v2 -namespace default -id many-.* -address $CTRD_SOCK"
-fi
+for n in $SIZES; do
+  many "$n" "ours" ours "containerd-shim --namespace default --id many-.* --bundle $scratch/state" \
+    "$bin/containerd"
+  if [ -n "$with_peer" ]; then
+    many "$n" "containerd 1.6" theirs \
+      "containerd-shim-runc-v2 -namespace default -id many-.* -address $CTRD_SOCK" \
+      "containerd --config $CTRD_DIR/config.toml"
+  fi
+done
 have_peer || no_peer

@@ -62,6 +62,8 @@ interface TaskRuntime extends(Service.Service) {
   list @2 () -> (tasks :List(Tasks.Process));
   # Every task with a shim, in every namespace (containerId is "<namespace>/<id>").
   cleanup @3 (namespace :Text, containerId :Text) -> (exit :Tasks.Exit);
-  # For a task whose shim died: removes its bundle, unmounts its rootfs, and returns the exit
-  # status the shim wrote to disk.
+  # For a task whose shim died (and after a shim's own delete): has the runtime delete the
+  # container if it still has it (killing what is left of it), unmounts its rootfs, removes its
+  # bundle, and returns the exit status the shim wrote to disk (or 137, SIGKILL's, when the
+  # container was killed here).
 }

@@ -1,5 +1,6 @@
 #include "task-runtime.h"
 
+#include <common/clock.h>
 #include <common/errors.h>
 #include <common/identifiers.h>
 #include <common/log.h>
@@ -13,6 +14,7 @@
 #include <limits.h>
 #include <oci/runtime-spec.h>
 #include <sandbox/spawn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +92,9 @@ kj::Promise<void> TaskRuntimeServer::start(StartContext context) {
   auto binary =
       kj::str(container.getRuntime().getBinary().size() > 0 ? container.getRuntime().getBinary()
                                                             : "runc"_kj);
-  findExecutable(binary);  // `not found` here, naming it, rather than from a detached shim
+  // `not found` here, naming it, rather than from a detached shim; kept for a cleanup after the
+  // shim's death.
+  writeSmallFile(bundleDir, "runtime", findExecutable(binary).asBytes());
   kj::Vector<kj::String> argv;
   for (kj::StringPtr a :
        {shimBinary.asPtr(), "--namespace"_kj, ns.asPtr(), "--id"_kj, id.asPtr(), "--bundle"_kj,
@@ -118,13 +122,21 @@ kj::Promise<void> TaskRuntimeServer::start(StartContext context) {
 schema::Shim::Client TaskRuntimeServer::dial(kj::StringPtr ns, kj::StringPtr id) {
   auto key = kj::str(ns, "/", id);
   KJ_IF_MAYBE(existing, shims.find(key)) {
-    return (*existing)->bootstrap<schema::Shim>();
+    // A connection whose shim hung up is shut down: bootstrapping from it again would fail
+    // inside the RPC system. Dial afresh instead (and fail if the shim is dead).
+    if (!(*existing)->gone) return (*existing)->rpc->bootstrap<schema::Shim>();
   }
   auto socketPath = kj::str(bundlePath(ns, id), "/shim.sock");
   if (access(socketPath.cStr(), F_OK) < 0) throwError(ErrorKind::NOT_FOUND, kj::str("task ", id));
-  auto client = connectRpc(*io.lowLevelProvider, socketPath);
-  auto cap = client->bootstrap<schema::Shim>();
-  shims.upsert(kj::mv(key), kj::mv(client), [](auto& old, auto&& fresh) { old = kj::mv(fresh); });
+  auto connection = kj::heap<ShimConnection>();
+  connection->rpc = connectRpc(*io.lowLevelProvider, socketPath);
+  auto* c = connection.get();
+  connection->watch = c->rpc->onDisconnect()
+                          .then([c]() { c->gone = true; }, [c](kj::Exception&&) { c->gone = true; })
+                          .eagerlyEvaluate(nullptr);
+  auto cap = c->rpc->bootstrap<schema::Shim>();
+  shims.upsert(kj::mv(key), kj::mv(connection),
+               [](auto& old, auto&& fresh) { old = kj::mv(fresh); });
   return cap;
 }
 
@@ -163,6 +175,31 @@ void TaskRuntimeServer::removeBundle(kj::StringPtr ns, kj::StringPtr id) {
   removeTree(nsDir, id);
 }
 
+bool TaskRuntimeServer::forceDelete(int bundleDir, kj::StringPtr ns, kj::StringPtr id) {
+  // The runtime's state of the container outlives its shim only when the shim died before it
+  // deleted it: the container may even run on, unsupervised. `delete --force` kills what is left
+  // of it and removes its cgroup.
+  auto runtimeRoot = kj::str(rootPath, "/", RUNTIME_STATE, "/", ns);
+  if (access(kj::str(runtimeRoot, "/", id).cStr(), F_OK) < 0) return false;
+  auto binary = tryReadSmallFile(bundleDir, "runtime").orDefault(kj::str("runc"));
+  kj::Vector<kj::String> argv;
+  for (kj::StringPtr a :
+       {binary.asPtr(), "--root"_kj, runtimeRoot.asPtr(), "delete"_kj, "--force"_kj, id}) {
+    argv.add(kj::str(a));
+  }
+  kj::StringPtr env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"_kj};
+  pid_t pid = spawnProcess({binary, argv, env, {}, ProcessGroup::OWN_GROUP});
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    logError("task ", ns, "/", id, ": ", binary, " delete --force failed");
+  } else {
+    logInfo("task ", ns, "/", id, ": its shim had died; the runtime deleted the container");
+  }
+  return true;
+}
+
 kj::Promise<void> TaskRuntimeServer::cleanup(CleanupContext context) {
   auto params = context.getParams();
   auto ns = kj::str(params.getNamespace());
@@ -174,6 +211,7 @@ kj::Promise<void> TaskRuntimeServer::cleanup(CleanupContext context) {
   int dir;
   KJ_SYSCALL(dir = open(bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   kj::AutoCloseFd bundleDir(dir);
+  bool killed = forceDelete(bundleDir, ns, id);
   KJ_IF_MAYBE(text, tryReadSmallFile(bundleDir, "exit")) {
     long long status = 0, at = 0;
     if (sscanf(text->cStr(), "%lld %lld", &status, &at) == 2) {
@@ -181,6 +219,10 @@ kj::Promise<void> TaskRuntimeServer::cleanup(CleanupContext context) {
       exit.setStatus(static_cast<uint32_t>(status));
       exit.setExitedAt(at);
     }
+  } else if (killed) {
+    auto exit = context.getResults().initExit();
+    exit.setStatus(128 + SIGKILL);
+    exit.setExitedAt(nowNanos());
   }
   removeBundle(ns, id);
   return kj::READY_NOW;

@@ -25,11 +25,19 @@ private:
   kj::AutoCloseFd root;
   kj::String rootPath;
   kj::String shimBinary;
-  kj::HashMap<kj::String, kj::Own<RpcClient>> shims;  // "<namespace>/<id>" -> its connection
+  struct ShimConnection {
+    kj::Own<RpcClient> rpc;
+    bool gone = false;  // the shim hung up (died): never bootstrapped from again
+    kj::Promise<void> watch = nullptr;
+  };
+  kj::HashMap<kj::String, kj::Own<ShimConnection>> shims;  // "<namespace>/<id>" -> its connection
 
   kj::String bundlePath(kj::StringPtr ns, kj::StringPtr id);
   schema::Shim::Client dial(kj::StringPtr ns, kj::StringPtr id);
   void removeBundle(kj::StringPtr ns, kj::StringPtr id);
+  bool forceDelete(int bundleDir, kj::StringPtr ns, kj::StringPtr id);
+  // After a shim's death: `<runtime> delete --force` of its container if the runtime still has
+  // it; whether it had.
 };
 
 }  // namespace ctrd

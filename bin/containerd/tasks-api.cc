@@ -113,19 +113,30 @@ kj::Promise<void> NamespaceTasks::delete_(DeleteContext context) {
   }
   auto s = shim(id);
   auto req = s.deleteRequest();
-  return req.send().then([this, context, s, id = kj::mv(id)](auto deleted) mutable {
-    auto results = context.getResults();
-    results.setExit(deleted.getExit());
-    results.setPid(deleted.getPid());
-    auto cleanup = runtime().cleanupRequest();
-    cleanup.setNamespace(ns);
-    cleanup.setContainerId(id);
-    return s.shutdownRequest()
-        .send()
-        .ignoreResult()
-        .catch_([](kj::Exception&&) {})
-        .then([cleanup = kj::mv(cleanup)]() mutable { return cleanup.send().ignoreResult(); });
-  });
+  auto cleanup = kj::heap(runtime().cleanupRequest());
+  cleanup->setNamespace(ns);
+  cleanup->setContainerId(id);
+  auto* c = cleanup.get();
+  return req.send()
+      .then(
+          [context, s, c](auto deleted) mutable {
+            auto results = context.getResults();
+            results.setExit(deleted.getExit());
+            results.setPid(deleted.getPid());
+            return s.shutdownRequest()
+                .send()
+                .ignoreResult()
+                .catch_([](kj::Exception&&) {})
+                .then([c]() { return c->send().ignoreResult(); });
+          },
+          [context, c](kj::Exception&& e) mutable -> kj::Promise<void> {
+            // Its shim is gone (killed): the tasks service deletes what it left.
+            if (errorKind(e) != ErrorKind::UNAVAILABLE) return kj::mv(e);
+            return c->send().then([context](auto cleaned) mutable {
+              context.getResults().setExit(cleaned.getExit());
+            });
+          })
+      .attach(kj::mv(cleanup));
 }
 
 kj::Promise<void> NamespaceTasks::get(GetContext context) {
@@ -150,8 +161,15 @@ kj::Promise<void> NamespaceTasks::list(ListContext context) {
             message->setRoot(response.getProcess());
             return kj::mv(message);
           },
-          [](kj::Exception&&) -> kj::Maybe<kj::Own<capnp::MallocMessageBuilder>> {
-            return nullptr;  // a bundle whose task has no process yet, or whose shim is gone
+          [id = kj::str(id)](kj::Exception&& e) -> kj::Maybe<kj::Own<capnp::MallocMessageBuilder>> {
+            // A bundle whose task has no process yet: not a task. One whose shim is gone: listed
+            // as unknown, for `tasks rm` to clean up.
+            if (errorKind(e) != ErrorKind::UNAVAILABLE) return nullptr;
+            auto message = kj::heap<capnp::MallocMessageBuilder>();
+            auto p = message->initRoot<schema::Process>();
+            p.setContainerId(id);
+            p.setStatus(schema::TaskStatus::UNKNOWN);
+            return kj::mv(message);
           }));
     }
     return kj::joinPromises(states.releaseAsArray()).then([context](auto results) mutable {

@@ -160,6 +160,26 @@ TEST_F(RunTest, TasksOutliveKilledServicesAndTheDaemonAndReportTheirExit) {
   expectNothingLeft();
 }
 
+TEST_F(RunTest, ATaskWhoseShimDiedIsListedAsUnknownAndRemovedWhole) {
+  ASSERT_EQ(ctr({"run", "-d", image, "orphan", "sleep", "300"}).status, 0);
+  ASSERT_EQ(ctr({"tasks", "ls", "-q"}).out, "orphan\n");  // the tasks service dialed the shim
+  ASSERT_EQ(
+      run({"/usr/bin/pkill", "-KILL", "-f", "containerd-shim --namespace default --id orphan "})
+          .status,
+      0);
+  EXPECT_TRUE(waitFor([&]() { return shimsOf(daemon.state()) == 0; }));
+  // Its container runs on, unsupervised, until the task is removed.
+  auto ls = ctr({"tasks", "ls"});
+  EXPECT_NE(ls.out.find("UNKNOWN"), std::string::npos) << ls.out << ls.err << daemon.log();
+  auto rm = ctr({"tasks", "rm", "orphan"});
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  EXPECT_EQ(rm.err, "ctr: task orphan exited with status 137\n");
+  EXPECT_FALSE(cgroupLeft("orphan"));
+  EXPECT_EQ(ctr({"containers", "rm", "orphan"}).status, 0);
+  expectNothingLeft();
+  EXPECT_EQ(daemon.log().find("terminate called"), std::string::npos) << daemon.log();
+}
+
 TEST_F(RunTest, SignalsToCtrRunReachTheContainer) {
   TempDir logs;
   auto log = logs.path() + "/ctr.log";
