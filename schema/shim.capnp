@@ -27,8 +27,9 @@ interface ShimEvents {
 }
 
 interface Shim {
-  create @0 (stdio :Tasks.Stdio, checkpoint :Text) -> (pid :UInt32);
-  # `runc create` of the bundle; `checkpoint` (a directory, empty for none) restores.
+  create @0 (stdio :Tasks.Stdio, checkpoint :Text, start :Bool) -> (pid :UInt32);
+  # `runc create` of the bundle (`runc run --detach` with `start`); `checkpoint` (a directory,
+  # empty for none) restores.
   start @1 (execId :Text) -> (pid :UInt32);
   state @2 (execId :Text) -> (process :Tasks.Process);
   kill @3 (execId :Text, signal :UInt32, all :Bool);

@@ -59,9 +59,12 @@ struct ProcessSpec {
 
 interface Tasks {
   create @0 (containerId :Text, stdio :Stdio, checkpoint :Types.Descriptor,
-             rootfs :List(Types.Mount)) -> (pid :UInt32);
+             rootfs :List(Types.Mount), start :Bool) -> (pid :UInt32);
   # Starts the container's shim and `runc create`. The root filesystem is the container's
   # snapshot's mounts (or `rootfs` when given). `checkpoint` (empty digest for none) restores.
+  # With `start`, the task is started too, by one runtime command (`runc run --detach`) in place
+  # of two: for a caller with nothing to do between (no network to set up in the task's
+  # namespaces). Its exit is kept: a wait after it still sees it.
   start @1 (containerId :Text, execId :Text) -> (pid :UInt32);
   delete @2 (containerId :Text, execId :Text) -> (exit :Exit, pid :UInt32);
   # A stopped task (or exec) only; the shim exits with its task.

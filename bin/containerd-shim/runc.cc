@@ -63,6 +63,8 @@ void Runtime::finish(pid_t pid, kj::ArrayPtr<const kj::StringPtr> args) {
   auto message = lastLoggedError();
   auto command = kj::str(binary_.slice(KJ_ASSERT_NONNULL(binary_.findLast('/')) + 1), " ",
                          args.size() > 0 ? args[0] : ""_kj);
+  // runc's own messages begin with its command ("runc run failed: ..."): not said twice.
+  if (message.startsWith(command)) throwError(ErrorKind::UNKNOWN, kj::mv(message));
   throwError(ErrorKind::UNKNOWN, message.size() > 0
                                      ? kj::str(command, ": ", message)
                                      : kj::str(command, " failed: ", describeStatus(status)));

@@ -196,14 +196,18 @@ kj::Promise<void> ShimServer::create(CreateContext context) {
   }
   auto process = kj::heap<Process>();
   auto& p = *process;
+  bool andStart = params.getStart();
   return receiveStdio(params.getStdio(), p)
-      .then([this, context, &p, process = kj::mv(process)]() mutable {
+      .then([this, context, &p, andStart, process = kj::mv(process)]() mutable {
         checkTerminal(options.bundle, p.io);
         auto pidFile = kj::str(options.bundle, "/init.pid");
         kj::Vector<kj::StringPtr> args;
-        args.addAll(std::initializer_list<kj::StringPtr>{"create", "--bundle", options.bundle,
-                                                         "--pid-file", pidFile});
+        if (andStart) args.addAll(std::initializer_list<kj::StringPtr>{"run", "--detach"});
+        if (!andStart) args.add("create");
+        args.addAll(std::initializer_list<kj::StringPtr>{"--bundle", options.bundle, "--pid-file",
+                                                         pidFile});
         runWithStdio(p, args, "console.sock");
+        if (andStart && p.exitStatus == nullptr) p.status = schema::TaskStatus::RUNNING;
         p.pid = readPid(options.bundle, "init.pid");
         logInfo("task ", options.ns, "/", options.id, " created, pid ", p.pid);
         context.getResults().setPid(p.pid);

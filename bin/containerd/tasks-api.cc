@@ -65,11 +65,13 @@ kj::Promise<void> NamespaceTasks::create(CreateContext context) {
         req.send().then([start](auto response) mutable { start->setRootfs(response.getMounts()); });
   }
   auto stdio = params.getStdio();
+  bool andStart = params.getStart();
   return mounts.then([start]() mutable { return start->send(); })
-      .then([this, context, stdio, id = kj::mv(id)](auto started) mutable {
+      .then([this, context, stdio, andStart, id = kj::mv(id)](auto started) mutable {
         auto shim = started.getShim();
         auto create = shim.createRequest();
         create.setStdio(stdio);
+        create.setStart(andStart);
         return create.send()
             .then(
                 [context](auto created) mutable { context.getResults().setPid(created.getPid()); })

@@ -188,19 +188,19 @@ kj::AutoCloseFd openLog(const std::string& uri) {
 }
 
 void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
-                const std::string& logUri, bool tty) {
+                const std::string& logUri, bool tty, bool start) {
   Client api(client, globals.ns.c_str());
   auto container = api.loadContainer(id.c_str());  // refers to `api`, which outlives it
   if (!logUri.empty()) {
     auto log = openLog(logUri);
-    container.newTask(Stdio{-1, log.get(), log.get()});
+    container.newTask(Stdio{-1, log.get(), log.get()}, start);
     return;
   }
   if (tty) {
-    container.newTask(attached ? Stdio::tty() : Stdio{-1, -1, -1, true});
+    container.newTask(attached ? Stdio::tty() : Stdio{-1, -1, -1, true}, start);
     return;
   }
-  container.newTask(attached ? Stdio::inherit() : Stdio::none());
+  container.newTask(attached ? Stdio::inherit() : Stdio::none(), start);
 }
 
 }  // namespace ctrd::ctr

@@ -58,9 +58,9 @@ kj::AutoCloseFd openLog(const std::string& uri);
 // `not implemented`, naming the URI.
 
 void createTask(DaemonClient& client, const Globals& globals, const std::string& id, bool attached,
-                const std::string& logUri = "", bool tty = false);
+                const std::string& logUri = "", bool tty = false, bool start = false);
 // The container's task (its shim, `runc create`): with our own stdio when attached (a pty
 // copied to ours with `tty`), the log file's for stdout and stderr with a log URI, detached
-// otherwise.
+// otherwise. With `start`, started at once, by the same runtime command.
 
 }  // namespace ctrd::ctr

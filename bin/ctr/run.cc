@@ -50,35 +50,43 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
            req.send().wait(client.waitScope());
          };
          auto tasks = openTasks(client, globals);
+         // Without a terminal, nothing happens between create and start: one runtime command
+         // does both (`runc run --detach`). A terminal gets its size in between.
+         bool together = !flags->tty;
+         // Forwarding starts before the process does: a signal sent as soon as it runs is its.
+         kj::Maybe<kj::Own<SignalForwarder>> forwarder;
+         kj::Maybe<kj::Own<RawTerminal>> raw;
+         if (!*detach && together) {
+           forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id, "", false);
+         }
          KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                       createTask(client, globals, flags->id, !*detach, flags->logUri, flags->tty);
+                       createTask(client, globals, flags->id, !*detach, flags->logUri, flags->tty,
+                                  together);
                      })) {
            if (*rm) kj::runCatchingExceptions(removeContainer);
            kj::throwFatalException(kj::mv(*e));
          }
-         // Waiting before the start: a process that exits at once is not missed.
+         // The shim keeps the exit: a process that exited at once is not missed by this wait.
          auto wait = tasks.waitRequest();
          wait.setContainerId(flags->id.c_str());
          auto exited = wait.send();
-         // Forwarding starts before the process does: a signal sent as soon as it runs is its.
-         kj::Maybe<kj::Own<SignalForwarder>> forwarder;
-         kj::Maybe<kj::Own<RawTerminal>> raw;
-         if (!*detach) {
-           forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id, "", flags->tty);
-           if (flags->tty) {
+         if (!together) {
+           if (!*detach) {
+             forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id, "", true);
              raw = kj::heap<RawTerminal>();
              resizeToTerminal(client, tasks, flags->id, "");
            }
-         }
-         auto start = tasks.startRequest();
-         start.setContainerId(flags->id.c_str());
-         KJ_IF_MAYBE(e,
-                     kj::runCatchingExceptions([&]() { start.send().wait(client.waitScope()); })) {
-           if (*rm) {
-             kj::runCatchingExceptions([&]() { deleteTask(client, globals, flags->id); });
-             kj::runCatchingExceptions(removeContainer);
+           auto start = tasks.startRequest();
+           start.setContainerId(flags->id.c_str());
+           KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                              [&]() { start.send().wait(client.waitScope()); })) {
+             raw = nullptr;
+             if (*rm) {
+               kj::runCatchingExceptions([&]() { deleteTask(client, globals, flags->id); });
+               kj::runCatchingExceptions(removeContainer);
+             }
+             kj::throwFatalException(kj::mv(*e));
            }
-           kj::throwFatalException(kj::mv(*e));
          }
          if (*detach) return;
          auto status = exited.wait(client.waitScope()).getExit().getStatus();

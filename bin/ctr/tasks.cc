@@ -66,22 +66,28 @@ void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals
   commands.push_back({start, [&globals, startId, startDetach](DaemonClient& client) {
                         auto tasks = openTasks(client, globals);
                         bool tty = containerTerminal(client, globals, *startId);
-                        createTask(client, globals, *startId, !*startDetach, "", tty);
+                        // One runtime command creates and starts it, but with a terminal, which
+                        // gets its size in between.
+                        kj::Maybe<kj::Own<SignalForwarder>> forwarder;
+                        kj::Maybe<kj::Own<RawTerminal>> raw;
+                        if (!*startDetach && !tty) {
+                          forwarder = kj::heap<SignalForwarder>(client, tasks, *startId, "", false);
+                        }
+                        createTask(client, globals, *startId, !*startDetach, "", tty, !tty);
                         auto wait = tasks.waitRequest();
                         wait.setContainerId(startId->c_str());
                         auto exited = wait.send();
-                        kj::Maybe<kj::Own<SignalForwarder>> forwarder;
-                        kj::Maybe<kj::Own<RawTerminal>> raw;
-                        if (!*startDetach) {
-                          forwarder = kj::heap<SignalForwarder>(client, tasks, *startId, "", tty);
-                          if (tty) {
+                        if (tty) {
+                          if (!*startDetach) {
+                            forwarder =
+                                kj::heap<SignalForwarder>(client, tasks, *startId, "", true);
                             raw = kj::heap<RawTerminal>();
                             resizeToTerminal(client, tasks, *startId, "");
                           }
+                          auto req = tasks.startRequest();
+                          req.setContainerId(startId->c_str());
+                          req.send().wait(client.waitScope());
                         }
-                        auto req = tasks.startRequest();
-                        req.setContainerId(startId->c_str());
-                        req.send().wait(client.waitScope());
                         if (*startDetach) return;
                         auto status = exited.wait(client.waitScope()).getExit().getStatus();
                         raw = nullptr;

@@ -132,7 +132,7 @@ Container Client::loadContainer(kj::StringPtr id) {
   return Container(*this, kj::str(id));
 }
 
-Task Container::newTask(Stdio stdio) {
+Task Container::newTask(Stdio stdio, bool start) {
   auto& daemon = client->daemon();
   auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().createRequest();
   req.setContainerId(id_);
@@ -141,6 +141,7 @@ Task Container::newTask(Stdio stdio) {
   if (stdio.out >= 0) s.setStdout(callerStream(stdio.out));
   if (stdio.err >= 0) s.setStderr(callerStream(stdio.err));
   s.setTerminal(stdio.terminal);
+  req.setStart(start);
   auto response = req.send().wait(daemon.waitScope());
   return Task(*client, kj::str(id_), response.getPid());
 }

@@ -93,8 +93,9 @@ private:
 class Container {
 public:
   kj::StringPtr id() const { return id_; }
-  Task newTask(Stdio stdio);
-  // Creates the task (the shim, `runc create`): it has a pid and is not yet started.
+  Task newTask(Stdio stdio, bool start = false);
+  // Creates the task (the shim, `runc create`): it has a pid and is not yet started. With
+  // `start`, it is started too, by one runtime command (`runc run --detach`) in place of two.
   Task task();
   // Its existing task; `not found` when it has none.
   void remove(bool keepSnapshot = false);
