@@ -9,6 +9,7 @@
 #include "content-api.h"
 #include "diff-api.h"
 #include "images-api.h"
+#include "namespaces-api.h"
 #include "snapshots-api.h"
 #include "tasks-api.h"
 
@@ -83,8 +84,9 @@ kj::Promise<void> ContainerdServer::namespace_(NamespaceContext context) {
   return kj::READY_NOW;
 }
 
-kj::Promise<void> ContainerdServer::namespaces(NamespacesContext) {
-  return makeError(ErrorKind::NOT_IMPLEMENTED, "namespaces admin");
+kj::Promise<void> ContainerdServer::namespaces(NamespacesContext context) {
+  context.getResults().setAdmin(kj::heap<NamespacesAdmin>(backends));
+  return kj::READY_NOW;
 }
 
 kj::Promise<void> ContainerdServer::events(EventsContext) {

@@ -31,6 +31,7 @@ void registerContainers(CLI::App& root, std::vector<Command>& commands, const Gl
 void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerTaskStdio(CLI::App& tasks, std::vector<Command>& commands, const Globals& globals);
 void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
+void registerNamespaces(CLI::App& root, std::vector<Command>& commands);
 void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 
 kj::String processStateName(schema::ProcessState::State state);

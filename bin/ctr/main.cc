@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   registerContainers(app, commands, globals);
   registerTasks(app, commands, globals);
   registerRun(app, commands, globals);
+  registerNamespaces(app, commands);
 
   try {
     app.parse(argc, argv);

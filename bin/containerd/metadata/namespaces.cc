@@ -57,4 +57,52 @@ kj::Vector<NamespaceRecord> NamespaceTable::list() {
   return out;
 }
 
+bool NamespaceTable::create(const NamespaceRecord& r) {
+  Statement s(store.database(),
+              "INSERT OR IGNORE INTO namespaces (name, labels, created, updated)"
+              " VALUES (?1, ?2, ?3, ?4)");
+  s.bind(1, r.name).bind(2, encodeLabels(r.labels)).bind(3, r.createdAt).bind(4, r.updatedAt);
+  s.step();
+  if (store.database().changes() == 0) return false;
+  store.changed(r.name, "/namespaces/create", r.name);
+  return true;
+}
+
+bool NamespaceTable::setLabels(kj::StringPtr ns, const Labels& labels, int64_t updatedAt) {
+  Statement s(store.database(), "UPDATE namespaces SET labels = ?2, updated = ?3 WHERE name = ?1");
+  s.bind(1, ns).bind(2, encodeLabels(labels)).bind(3, updatedAt);
+  s.step();
+  if (store.database().changes() == 0) return false;
+  store.changed(ns, "/namespaces/update", ns);
+  return true;
+}
+
+kj::Vector<kj::StringPtr> NamespaceTable::holdings(kj::StringPtr ns) {
+  kj::Vector<kj::StringPtr> out;
+  struct Kind {
+    kj::StringPtr name;
+    const char* query;
+  };
+  static const Kind kinds[] = {
+      {"images", "SELECT 1 FROM images WHERE namespace = ?1 LIMIT 1"},
+      {"blobs", "SELECT 1 FROM content WHERE namespace = ?1 LIMIT 1"},
+      {"containers", "SELECT 1 FROM containers WHERE namespace = ?1 LIMIT 1"},
+  };
+  for (auto& k : kinds) {
+    Statement s(store.database(), k.query);
+    s.bind(1, ns);
+    if (s.step()) out.add(k.name);
+  }
+  return out;
+}
+
+bool NamespaceTable::remove(kj::StringPtr ns) {
+  Statement s(store.database(), "DELETE FROM namespaces WHERE name = ?1");
+  s.bind(1, ns);
+  s.step();
+  if (store.database().changes() == 0) return false;
+  store.changed(ns, "/namespaces/delete", ns);
+  return true;
+}
+
 }  // namespace ctrd

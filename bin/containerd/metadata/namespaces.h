@@ -26,6 +26,16 @@ public:
   kj::Maybe<NamespaceRecord> get(kj::StringPtr ns);
   kj::Vector<NamespaceRecord> list();
 
+  bool create(const NamespaceRecord& r);
+  // False if it exists.
+  bool setLabels(kj::StringPtr ns, const Labels& labels, int64_t updatedAt);
+  // False if it does not exist.
+  kj::Vector<kj::StringPtr> holdings(kj::StringPtr ns);
+  // What the namespace still holds of what meta.db records, by containerd's names: "images",
+  // "blobs", "containers" (snapshots are containerd-snapshot's to tell).
+  bool remove(kj::StringPtr ns);
+  // False if it does not exist.
+
 private:
   MetadataStore& store;
 };
