@@ -89,8 +89,7 @@ kj::Promise<void> NamespacesAdmin::update(UpdateContext context) {
 kj::Promise<bool> NamespacesAdmin::holdsSnapshots(kj::StringPtr name) {
   kj::Vector<kj::Promise<bool>> lists;
   for (auto snapshotter : SNAPSHOTTERS) {
-    auto snapshots =
-        namespaceSnapshots(name, snapshotter, backends.service(ServiceKind::SNAPSHOT));
+    auto snapshots = namespaceSnapshots(name, snapshotter, backends.service(ServiceKind::SNAPSHOT));
     lists.add(snapshots.listRequest().send().then(
         [snapshots](auto response) { return response.getInfos().size() > 0; }));
   }

@@ -44,7 +44,8 @@ void registerNamespaces(CLI::App& root, std::vector<Command>& commands) {
                         auto response =
                             openAdmin(client).listRequest().send().wait(client.waitScope());
                         if (*quiet) {
-                          for (auto n : response.getNamespaces()) printf("%s\n", n.getName().cStr());
+                          for (auto n : response.getNamespaces())
+                            printf("%s\n", n.getName().cStr());
                           return;
                         }
                         Table table({"NAME", "LABELS"});

@@ -54,9 +54,9 @@ TEST_F(NamespacesTest, RemovingOneThatHoldsAnythingIsRefusedNamingWhat) {
   ASSERT_EQ(ctr({"-n", "full", "content", "ingest", "r"}, "a blob\n").status, 0);
   ASSERT_EQ(ctr({"-n", "full", "snapshots", "prepare", "work"}).status, 0);
   TempDir rootfs;
-  ASSERT_EQ(ctr({"-n", "full", "containers", "create", "--rootfs", rootfs.path(), "c1", "true"})
-                .status,
-            0);
+  ASSERT_EQ(
+      ctr({"-n", "full", "containers", "create", "--rootfs", rootfs.path(), "c1", "true"}).status,
+      0);
   auto refused = ctr({"namespaces", "rm", "full"});
   EXPECT_EQ(refused.status, 1);
   EXPECT_EQ(refused.err,
