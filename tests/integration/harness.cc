@@ -49,6 +49,16 @@ void readAll(int fd, std::string& into) {
   while ((n = read(fd, buf, sizeof(buf))) > 0) into.append(buf, n);
 }
 
+[[noreturn]] void execOrExit(const std::vector<std::string>& argv) {
+  // In a forked child: becomes argv, or says why not and exits 127.
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execv(args[0], args.data());
+  fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
+  _exit(127);
+}
+
 }  // namespace
 
 Result run(const std::vector<std::string>& argv, const std::string& input) {
@@ -59,12 +69,7 @@ Result run(const std::vector<std::string>& argv, const std::string& input) {
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
-    _exit(127);
+    execOrExit(argv);
   }
   close(in[0]);
   close(out[1]);
@@ -101,12 +106,7 @@ Result runInTerminal(const std::vector<std::string>& argv, const std::string& in
   pid_t pid = forkpty(&master, nullptr, nullptr, &ws);
   if (pid < 0) abort();
   if (pid == 0) {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
-    _exit(127);
+    execOrExit(argv);
   }
   fcntl(master, F_SETFD, FD_CLOEXEC);
   Result r;
