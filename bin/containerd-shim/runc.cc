@@ -19,6 +19,26 @@ constexpr kj::StringPtr PATH_ENV =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"_kj;
 constexpr size_t MAX_LOG = 1 << 20;
 
+kj::String readAll(int fd) {
+  kj::Vector<char> out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (out.size() + n <= MAX_LOG) out.addAll(kj::arrayPtr(buf, n));
+  }
+  return kj::heapString(out.begin(), out.size());
+}
+
+kj::String lastLine(kj::StringPtr text) {
+  size_t end = text.size();
+  while (end > 0 && text[end - 1] == '\n') end--;
+  size_t start = end;
+  while (start > 0 && text[start - 1] != '\n') start--;
+  return kj::heapString(text.slice(start, end));
+}
+
 kj::String describeStatus(int status) {
   if (WIFEXITED(status)) return kj::str("exit status ", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return kj::str("killed by signal ", WTERMSIG(status));
@@ -54,13 +74,15 @@ pid_t Runtime::start(kj::ArrayPtr<const kj::StringPtr> args, RuntimeStdio stdio)
   return spawnProcess({binary_, argv, env, fds, ProcessGroup::OWN_GROUP});
 }
 
-void Runtime::finish(pid_t pid, kj::ArrayPtr<const kj::StringPtr> args) {
+void Runtime::finish(pid_t pid, kj::ArrayPtr<const kj::StringPtr> args, kj::StringPtr said) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) KJ_FAIL_SYSCALL("waitpid", errno, pid);
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
   auto message = lastLoggedError();
+  // What a runtime logs nothing of (crun's unknown command), it said on stderr.
+  if (message.size() == 0) message = kj::str(said);
   auto command = kj::str(binary_.slice(KJ_ASSERT_NONNULL(binary_.findLast('/')) + 1), " ",
                          args.size() > 0 ? args[0] : ""_kj);
   // runc's own messages begin with its command ("runc run failed: ..."): not said twice.
@@ -75,21 +97,20 @@ void Runtime::run(kj::ArrayPtr<const kj::StringPtr> args, RuntimeStdio stdio) {
 }
 
 kj::String Runtime::output(kj::ArrayPtr<const kj::StringPtr> args) {
-  int p[2];
-  KJ_SYSCALL(pipe2(p, O_CLOEXEC));
-  kj::AutoCloseFd readEnd(p[0]), writeEnd(p[1]);
-  pid_t pid = start(args, {-1, writeEnd.get(), -1});
+  int out[2], err[2];
+  KJ_SYSCALL(pipe2(out, O_CLOEXEC));
+  kj::AutoCloseFd readEnd(out[0]), writeEnd(out[1]);
+  KJ_SYSCALL(pipe2(err, O_CLOEXEC));
+  kj::AutoCloseFd errRead(err[0]), errWrite(err[1]);
+  pid_t pid = start(args, {-1, writeEnd.get(), errWrite.get()});
   writeEnd = nullptr;
-  kj::Vector<char> out;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = read(readEnd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (out.size() + n <= MAX_LOG) out.addAll(kj::arrayPtr(buf, n));
-  }
-  finish(pid, args);
-  return kj::heapString(out.begin(), out.size());
+  errWrite = nullptr;
+  // What it printed, then what it complained of: a few lines at most, never enough to fill
+  // that pipe while we read the other.
+  auto text = readAll(readEnd);
+  auto complaint = readAll(errRead);
+  finish(pid, args, lastLine(complaint));
+  return text;
 }
 
 kj::String Runtime::lastLoggedError() {

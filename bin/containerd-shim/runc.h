@@ -35,7 +35,7 @@ private:
   kj::String bundle;
 
   pid_t start(kj::ArrayPtr<const kj::StringPtr> args, RuntimeStdio stdio);
-  void finish(pid_t pid, kj::ArrayPtr<const kj::StringPtr> args);
+  void finish(pid_t pid, kj::ArrayPtr<const kj::StringPtr> args, kj::StringPtr said = "");
   kj::String lastLoggedError();
 };
 

@@ -20,18 +20,25 @@ RawTerminal::~RawTerminal() {
   if (changed) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 }
 
-void resizeToTerminal(DaemonClient& client, schema::Tasks::Client tasks, const std::string& id,
-                      const std::string& execId) {
+bool terminalSize(uint16_t& width, uint16_t& height) {
   struct winsize size = {};
   if (ioctl(STDIN_FILENO, TIOCGWINSZ, &size) != 0 && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0) {
-    return;
+    return false;
   }
-  if (size.ws_col == 0 && size.ws_row == 0) return;
+  width = size.ws_col;
+  height = size.ws_row;
+  return width != 0 || height != 0;
+}
+
+void resizeToTerminal(DaemonClient& client, schema::Tasks::Client tasks, const std::string& id,
+                      const std::string& execId) {
+  uint16_t width, height;
+  if (!terminalSize(width, height)) return;
   auto req = tasks.resizePtyRequest();
   req.setContainerId(id.c_str());
   req.setExecId(execId.c_str());
-  req.setWidth(size.ws_col);
-  req.setHeight(size.ws_row);
+  req.setWidth(width);
+  req.setHeight(height);
   req.send().wait(client.waitScope());
 }
 

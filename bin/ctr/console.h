@@ -27,6 +27,9 @@ private:
   struct termios saved;
 };
 
+bool terminalSize(uint16_t& width, uint16_t& height);
+// The size of ctr's terminal (stdin's, or stdout's); false when neither is one.
+
 void resizeToTerminal(DaemonClient& client, schema::Tasks::Client tasks, const std::string& id,
                       const std::string& execId);
 // The process's pty takes the size of ctr's terminal (stdin's, or stdout's); nothing when

@@ -79,6 +79,11 @@ void registerTaskStdio(CLI::App& tasks, std::vector<Command>& commands, const Gl
          auto process = spec["process"];
          process["args"] = std::vector<std::string>(rest.begin() + 1, rest.end());
          process["terminal"] = ef->tty;
+         uint16_t width, height;
+         if (ef->tty && terminalSize(width, height)) {
+           // Its pty is made when it starts: it is made this size, before anything runs in it.
+           process["consoleSize"] = {{"height", height}, {"width", width}};
+         }
          if (!ef->cwd.empty()) process["cwd"] = ef->cwd;
          for (auto& e : ef->env) process["env"].push_back(e);
          if (!ef->user.empty()) {

@@ -219,8 +219,9 @@ namespace {
 
 void removeTasksOf(const std::string& state) {
   // What a failed test may leave running: containers and their shims outlive the daemon by
-  // design. runc deletes each container (its processes, its cgroups); then the shims go and
-  // the rootfs mounts are undone, so that no test leaks into the next.
+  // design. Its runtime (runc, or what the bundle names: crun) deletes each container (its
+  // processes, its cgroups); then the shims go and the rootfs mounts are undone, so that no
+  // test leaks into the next.
   auto runtimeRoot = state + "/tasks/.runtime";
   if (DIR* roots = opendir(runtimeRoot.c_str())) {
     while (auto* ns = readdir(roots)) {
@@ -229,7 +230,9 @@ void removeTasksOf(const std::string& state) {
       if (DIR* ids = opendir(root.c_str())) {
         while (auto* id = readdir(ids)) {
           if (id->d_name[0] == '.') continue;
-          run({"/usr/sbin/runc", "--root", root, "delete", "--force", id->d_name});
+          auto runtime = readFile(state + "/tasks/" + ns->d_name + "/" + id->d_name + "/runtime");
+          if (runtime.empty()) runtime = "/usr/sbin/runc";
+          run({runtime, "--root", root, "delete", "--force", id->d_name});
         }
         closedir(ids);
       }

@@ -17,8 +17,8 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-TEST_F(TerminalTest, RunWithATerminalShowsItsSizeAndExitsWithItsStatus) {
-  auto r = daemon.ctrInTerminal(
+TEST_P(TerminalTest, RunWithATerminalShowsItsSizeAndExitsWithItsStatus) {
+  auto r = ctrInTerminal(
       {"run", "--rm", "-t", image, "tty1", "sh", "-c", "stty size; tty; echo $((6*7)); exit 3"}, "",
       {91, 33});
   EXPECT_EQ(r.status, 3) << r.out << r.err;
@@ -28,29 +28,29 @@ TEST_F(TerminalTest, RunWithATerminalShowsItsSizeAndExitsWithItsStatus) {
   expectNothingLeft();
 }
 
-TEST_F(TerminalTest, TypedInputReachesTheShellAndAResizeFollowsTheTerminal) {
+TEST_P(TerminalTest, TypedInputReachesTheShellAndAResizeFollowsTheTerminal) {
   bool resized = false;
-  auto r = daemon.ctrInTerminal({"run", "--rm", "-t", image, "tty2", "sh"},
-                                "echo typed-$((2+3)); stty size\n", {80, 24},
-                                [&](int master, const std::string& shown) -> std::string {
-                                  if (resized || !contains(shown, "24 80")) return "";
-                                  resized = true;
-                                  // The kernel sends ctr SIGWINCH; ctr resizes the container's pty.
-                                  struct winsize size = {};
-                                  size.ws_col = 120;
-                                  size.ws_row = 50;
-                                  ioctl(master, TIOCSWINSZ, &size);
-                                  return "sleep 1; stty size; exit 4\n";
-                                });
+  auto r =
+      ctrInTerminal({"run", "--rm", "-t", image, "tty2", "sh"}, "echo typed-$((2+3)); stty size\n",
+                    {80, 24}, [&](int master, const std::string& shown) -> std::string {
+                      if (resized || !contains(shown, "24 80")) return "";
+                      resized = true;
+                      // The kernel sends ctr SIGWINCH; ctr resizes the container's pty.
+                      struct winsize size = {};
+                      size.ws_col = 120;
+                      size.ws_row = 50;
+                      ioctl(master, TIOCSWINSZ, &size);
+                      return "sleep 1; stty size; exit 4\n";
+                    });
   EXPECT_EQ(r.status, 4) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "typed-5")) << r.out;
   EXPECT_TRUE(contains(r.out, "50 120")) << r.out;
   expectNothingLeft();
 }
 
-TEST_F(TerminalTest, ExecWithATerminal) {
+TEST_P(TerminalTest, ExecWithATerminal) {
   ASSERT_EQ(ctr({"run", "-d", image, "host", "sleep", "300"}).status, 0);
-  auto r = daemon.ctrInTerminal(
+  auto r = ctrInTerminal(
       {"tasks", "exec", "-t", "--exec-id", "shell", "host", "sh", "-c", "tty; stty size; exit 5"},
       "", {100, 40});
   EXPECT_EQ(r.status, 5) << r.out << r.err;
@@ -68,7 +68,7 @@ TEST_F(TerminalTest, ExecWithATerminal) {
   expectNothingLeft();
 }
 
-TEST_F(TerminalTest, ADetachedTaskIsAttachedToAndItsInputEnds) {
+TEST_P(TerminalTest, ADetachedTaskIsAttachedToAndItsInputEnds) {
   ASSERT_EQ(ctr({"run", "-d", image, "reader", "sh", "-c",
                  "while read x; do echo got $x; echo err $x >&2; done; echo eof; exit 4"})
                 .status,
@@ -82,15 +82,14 @@ TEST_F(TerminalTest, ADetachedTaskIsAttachedToAndItsInputEnds) {
   expectNothingLeft();
 }
 
-TEST_F(TerminalTest, OneClientAtATimeAndADeadClientLetsGo) {
+TEST_P(TerminalTest, OneClientAtATimeAndADeadClientLetsGo) {
   ASSERT_EQ(ctr({"run", "-d", "-t", image, "console", "sh", "-c",
                  "trap 'exit 6' INT; while true; do echo tick; sleep 0.2; done"})
                 .status,
             0);
   TempDir dir;
   auto firstLog = dir.path() + "/first.log";
-  Child first({binPath("ctr"), "--address", daemon.socket(), "tasks", "attach", "console"},
-              firstLog);
+  Child first(ctrArgv({"tasks", "attach", "console"}), firstLog);
   // Attached once the ticks reach it.
   ASSERT_TRUE(waitFor([&]() { return contains(readFile(firstLog), "tick"); })) << daemon.log();
   auto refused = ctr({"tasks", "attach", "console"});
@@ -100,10 +99,10 @@ TEST_F(TerminalTest, OneClientAtATimeAndADeadClientLetsGo) {
   Result r;
   EXPECT_TRUE(waitFor([&]() {
     // Ctrl-C, typed once the ticks show, is the container's SIGINT.
-    r = daemon.ctrInTerminal({"tasks", "attach", "console"}, "", {},
-                             [](int, const std::string& shown) -> std::string {
-                               return contains(shown, "tick") ? "\x03" : "";
-                             });
+    r = ctrInTerminal({"tasks", "attach", "console"}, "", {},
+                      [](int, const std::string& shown) -> std::string {
+                        return contains(shown, "tick") ? "\x03" : "";
+                      });
     return !contains(r.out, "another client is attached");
   })) << r.out;
   EXPECT_EQ(r.status, 6) << r.out;
@@ -115,7 +114,7 @@ TEST_F(TerminalTest, OneClientAtATimeAndADeadClientLetsGo) {
   expectNothingLeft();
 }
 
-TEST_F(TerminalTest, OutputNobodyReadsNeverBlocksTheContainer) {
+TEST_P(TerminalTest, OutputNobodyReadsNeverBlocksTheContainer) {
   // Far more than a pipe holds (64 KiB): dropped while nobody is attached.
   ASSERT_EQ(
       ctr({"run", "-d", image, "chatty", "sh", "-c", "seq 1 100000; echo done >&2; exit 9"}).status,
@@ -138,16 +137,16 @@ TEST_F(TerminalTest, OutputNobodyReadsNeverBlocksTheContainer) {
   expectNothingLeft();
 }
 
-TEST_F(TerminalTest, UpdateChangesARunningTasksLimits) {
+TEST_P(TerminalTest, UpdateChangesARunningTasksLimits) {
   ASSERT_EQ(
       ctr({"run", "-d", "--memory-limit", "67108864", image, "limited", "sleep", "300"}).status, 0);
-  auto limit = [](const std::string& id) {
-    auto text = readFile("/sys/fs/cgroup/memory/default/" + id + "/memory.limit_in_bytes");
+  auto limit = [&](const std::string& id) {
+    auto text = readFile("/sys/fs/cgroup/memory/" + ns + "/" + id + "/memory.limit_in_bytes");
     return text.substr(0, text.find('\n'));
   };
   EXPECT_EQ(limit("limited"), "67108864");
   {
-    Client client(daemon.socket().c_str(), "default");
+    Client client(daemon.socket().c_str(), ns.c_str());
     auto task = client.loadContainer("limited").task();
     task.update(R"({"memory":{"limit":134217728}})");
     EXPECT_EQ(limit("limited"), "134217728");
@@ -160,6 +159,8 @@ TEST_F(TerminalTest, UpdateChangesARunningTasksLimits) {
   EXPECT_EQ(ctr({"containers", "rm", "limited"}).status, 0);
   expectNothingLeft();
 }
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, TerminalTest, ::testing::Values("runc", "crun"), runtimeName);
 
 }  // namespace
 }  // namespace ctrd::test
