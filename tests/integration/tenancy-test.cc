@@ -1,0 +1,300 @@
+// One tenant against another, method by method: every method of the namespace-bound Content,
+// Images and Containers interfaces is called by "evil" (a fresh namespace per case) with the
+// digest, ref, name or id that "victim" uses, and must neither see, change nor gain anything of
+// the victim's. The table lists each method once: EveryMethodHasACase fails for a method added
+// to these interfaces without a case here. (Snapshots, Diff and Tasks are not in the table yet.)
+#include <capnp/schema.h>
+#include <client/client.h>
+#include <common/errors.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+#include "harness.h"
+
+namespace ctrd::test {
+namespace {
+
+constexpr const char* SECRET = "the victim's blob\n";
+constexpr const char* IMAGE = "registry.example/victim/app:1";
+constexpr const char* CONTAINER = "victim-app";
+constexpr const char* INGEST = "victim-upload";
+
+class TenancyTest : public testing::Test {
+public:  // for the cases in the table
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "the daemon runs as root";
+    ASSERT_TRUE(daemon.start()) << daemon.log();
+    ASSERT_EQ(daemon.ctr({"-n", "victim", "content", "ingest", "r1"}, SECRET).status, 0);
+    digest = daemon.ctr({"-n", "victim", "content", "ls", "-q"}).out;
+    while (!digest.empty() && digest.back() == '\n') digest.pop_back();
+    ASSERT_EQ(digest.rfind("sha256:", 0), 0u) << digest;
+    client = std::make_unique<DaemonClient>(daemon.socket().c_str());
+    // An ingest in progress, an image and a container of the victim's.
+    auto writer = content("victim").writerRequest();
+    writer.setRef(INGEST);
+    auto w = writer.send().getWriter();
+    auto write = w.writeRequest();
+    write.setData(kj::StringPtr("half of it").asBytes());
+    write.send().wait(client->waitScope());
+    auto create = images("victim").createRequest();
+    auto image = create.initImage();
+    image.setName(IMAGE);
+    image.initTarget().setDigest(digest);
+    image.getTarget().setMediaType("application/vnd.oci.image.manifest.v1+json");
+    image.getTarget().setSize(strlen(SECRET));
+    create.send().wait(client->waitScope());
+    ASSERT_EQ(daemon
+                  .ctr({"-n", "victim", "containers", "create", "--rootfs", rootfs.path(),
+                        CONTAINER, "true"})
+                  .status,
+              0);
+  }
+
+  void TearDown() override {
+    if (!client) return;
+    // Whatever the other tenant tried, the victim's things are as they were.
+    EXPECT_EQ(daemon.ctr({"-n", "victim", "content", "get", digest}).out, SECRET);
+    auto info = content("victim").infoRequest();
+    info.setDigest(digest);
+    EXPECT_EQ(info.send().wait(client->waitScope()).getInfo().getLabels().size(), 0u);
+    auto status = content("victim").statusRequest();
+    status.setRef(INGEST);
+    EXPECT_EQ(status.send().wait(client->waitScope()).getStatus().getOffset(), 10);
+    auto image = images("victim").getRequest();
+    image.setName(IMAGE);
+    auto got = image.send().wait(client->waitScope()).getImage();
+    EXPECT_EQ(got.getTarget().getDigest(), digest);
+    EXPECT_EQ(got.getLabels().size(), 0u);
+    auto container = containers("victim").getRequest();
+    container.setId(CONTAINER);
+    auto c = container.send().wait(client->waitScope()).getContainer();
+    EXPECT_EQ(c.getLabels().size(), 0u);
+    EXPECT_EQ(c.getImage(), "");
+  }
+
+  schema::Content::Client content(kj::StringPtr ns) {
+    return client->ns(ns).contentRequest().send().getStore();
+  }
+  schema::Images::Client images(kj::StringPtr ns) {
+    return client->ns(ns).imagesRequest().send().getImages();
+  }
+  schema::Containers::Client containers(kj::StringPtr ns) {
+    return client->ns(ns).containersRequest().send().getContainers();
+  }
+
+  template <typename Request>
+  void expectNotFound(Request&& request) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { request.send().wait(client->waitScope()); })) {
+      EXPECT_EQ(errorKind(*e), ErrorKind::NOT_FOUND) << e->getDescription().cStr();
+    } else {
+      ADD_FAILURE() << "the call succeeded";
+    }
+  }
+
+  bool evilHoldsTheBlob(kj::StringPtr ns) {
+    auto info = content(ns).infoRequest();
+    info.setDigest(digest);
+    return kj::runCatchingExceptions([&]() { info.send().wait(client->waitScope()); }) == nullptr;
+  }
+
+  Daemon daemon;
+  TempDir rootfs;
+  std::string digest;
+  std::unique_ptr<DaemonClient> client;
+};
+
+using Case = std::function<void(TenancyTest&, kj::StringPtr evil)>;
+
+// interface -> method -> what "evil" tries.
+std::map<std::string, std::map<std::string, Case>> cases() {
+  std::map<std::string, std::map<std::string, Case>> t;
+  auto& content = t["Content"];
+  content["info"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.content(evil).infoRequest();
+    req.setDigest(f.digest);
+    f.expectNotFound(req);
+  };
+  content["list"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto r = f.content(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getInfos().size(), 0u);
+  };
+  content["update"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.content(evil).updateRequest();
+    req.setDigest(f.digest);
+    auto l = req.initLabels(1);
+    l[0].setKey("stolen");
+    l[0].setValue("yes");
+    req.initFieldpaths(1).set(0, "labels.stolen");
+    f.expectNotFound(req);
+  };
+  content["delete"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.content(evil).deleteRequest();
+    req.setDigest(f.digest);
+    f.expectNotFound(req);
+  };
+  content["read"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.content(evil).readRequest();
+    req.setDigest(f.digest);
+    f.expectNotFound(req);
+  };
+  content["status"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.content(evil).statusRequest();
+    req.setRef(INGEST);
+    f.expectNotFound(req);
+  };
+  content["listStatuses"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto r = f.content(evil).listStatusesRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getStatuses().size(), 0u);
+  };
+  content["abort"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.content(evil).abortRequest();
+    req.setRef(INGEST);
+    f.expectNotFound(req);
+  };
+  content["writer"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The same ref is a fresh ingest of evil's own: none of the victim's bytes.
+    auto req = f.content(evil).writerRequest();
+    req.setRef(INGEST);
+    auto writer = req.send().getWriter();
+    auto status = writer.statusRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(status.getStatus().getOffset(), 0);
+  };
+
+  auto& images = t["Images"];
+  images["get"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.images(evil).getRequest();
+    req.setName(IMAGE);
+    f.expectNotFound(req);
+  };
+  images["list"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto r = f.images(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getImages().size(), 0u);
+  };
+  images["create"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // A record of its own by the same name, even aimed at the victim's digest, gains no blob.
+    auto req = f.images(evil).createRequest();
+    auto image = req.initImage();
+    image.setName(IMAGE);
+    image.initTarget().setDigest(f.digest);
+    image.getTarget().setMediaType("application/vnd.oci.image.manifest.v1+json");
+    image.getTarget().setSize(strlen(SECRET));
+    kj::runCatchingExceptions([&]() { req.send().wait(f.client->waitScope()); });
+    EXPECT_FALSE(f.evilHoldsTheBlob(evil));
+    auto read = f.content(evil).readRequest();
+    read.setDigest(f.digest);
+    f.expectNotFound(read);
+  };
+  images["update"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.images(evil).updateRequest();
+    auto image = req.initImage();
+    image.setName(IMAGE);
+    auto l = image.initLabels(1);
+    l[0].setKey("stolen");
+    l[0].setValue("yes");
+    req.initFieldpaths(1).set(0, "labels.stolen");
+    f.expectNotFound(req);
+  };
+  images["delete"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.images(evil).deleteRequest();
+    req.setName(IMAGE);
+    f.expectNotFound(req);
+  };
+  images["pull"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The victim's image name from a registry that is not there: nothing is recorded or gained.
+    auto req = f.images(evil).pullRequest();
+    req.setRef(kj::str("127.0.0.1:", freePort(), "/victim/app:1"));
+    req.initOptions();
+    EXPECT_NE(kj::runCatchingExceptions([&]() { req.send().wait(f.client->waitScope()); }),
+              nullptr);
+    auto r = f.images(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getImages().size(), 0u);
+    EXPECT_FALSE(f.evilHoldsTheBlob(evil));
+  };
+  images["usage"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.images(evil).usageRequest();
+    req.setName(IMAGE);
+    f.expectNotFound(req);
+  };
+
+  auto& containers = t["Containers"];
+  containers["get"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.containers(evil).getRequest();
+    req.setId(CONTAINER);
+    f.expectNotFound(req);
+  };
+  containers["list"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto r = f.containers(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getContainers().size(), 0u);
+  };
+  containers["create"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // Its own container by the same id, claiming the victim's image: the victim's is untouched.
+    auto req = f.containers(evil).createRequest();
+    auto c = req.initContainer();
+    c.setId(CONTAINER);
+    c.setImage(IMAGE);
+    c.setSpec(kj::StringPtr("{}").asBytes());
+    kj::runCatchingExceptions([&]() { req.send().wait(f.client->waitScope()); });
+    auto del = f.containers(evil).deleteRequest();
+    del.setId(CONTAINER);
+    kj::runCatchingExceptions([&]() { del.send().wait(f.client->waitScope()); });
+  };
+  containers["update"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.containers(evil).updateRequest();
+    auto c = req.initContainer();
+    c.setId(CONTAINER);
+    auto l = c.initLabels(1);
+    l[0].setKey("stolen");
+    l[0].setValue("yes");
+    req.initFieldpaths(1).set(0, "labels.stolen");
+    f.expectNotFound(req);
+  };
+  containers["delete"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.containers(evil).deleteRequest();
+    req.setId(CONTAINER);
+    f.expectNotFound(req);
+  };
+  return t;
+}
+
+template <typename Interface>
+std::set<std::string> methodsOf() {
+  std::set<std::string> out;
+  for (auto m : capnp::Schema::from<Interface>().getMethods()) {
+    out.insert(m.getProto().getName().cStr());
+  }
+  return out;
+}
+
+TEST(Tenancy, EveryMethodHasACase) {
+  auto table = cases();
+  std::map<std::string, std::set<std::string>> interfaces = {
+      {"Content", methodsOf<schema::Content>()},
+      {"Images", methodsOf<schema::Images>()},
+      {"Containers", methodsOf<schema::Containers>()},
+  };
+  for (auto& [name, methods] : interfaces) {
+    std::set<std::string> covered;
+    for (auto& [method, run] : table[name]) covered.insert(method);
+    EXPECT_EQ(covered, methods) << name << ": a method without a case, or a case without a method";
+  }
+}
+
+TEST_F(TenancyTest, NoMethodGivesOneTenantAnythingOfAnothers) {
+  int n = 0;
+  for (auto& [interface, methods] : cases()) {
+    for (auto& [method, run] : methods) {
+      SCOPED_TRACE(interface + "." + method);
+      auto evil = kj::str("evil-", n++);
+      run(*this, evil);
+      EXPECT_FALSE(evilHoldsTheBlob(evil));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ctrd::test
