@@ -55,9 +55,11 @@ interface TaskRuntime extends(Service.Service) {
   # What containerd-tasks (root) serves to the supervisor: it makes each task's bundle, starts
   # one containerd-shim per task and reconnects to the running ones after a restart.
   start @0 (namespace :Text, container :Containers.Container,
-            rootfs :List(Types.Mount)) -> (shim :Shim);
+            rootfs :List(Types.Mount), terminal :Bool) -> (shim :Shim);
   # Writes the bundle (config.json, the rootfs mounted from `rootfs`) under
   # <state>/tasks/<namespace>/<id>/ and starts its shim, detached.
+  # `terminal`: whether the task's stdio is a pty; it must agree with the spec's
+  # process.terminal, or nothing is made (`invalid argument`, saying which side asks for one).
   connect @1 (namespace :Text, containerId :Text) -> (shim :Shim);
   # The running shim of a task, from the socket in its bundle; `not found` when it has none.
   list @2 () -> (tasks :List(Tasks.Process));

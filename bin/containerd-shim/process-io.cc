@@ -338,19 +338,15 @@ RuntimeStdio ProcessIo::containerEnds() const {
   return {shared->inRead.get(), shared->outWrite.get(), shared->errWrite.get()};
 }
 
-void ProcessIo::closeContainerEnds() {
-  shared->inRead = nullptr;
-  shared->outWrite = nullptr;
-  shared->errWrite = nullptr;
-}
-
 void ProcessIo::setConsole(kj::AutoCloseFd master) {
   setNonBlocking(master);
   shared->master = kj::mv(master);
 }
 
 void ProcessIo::start() {
-  closeContainerEnds();
+  shared->inRead = nullptr;
+  shared->outWrite = nullptr;
+  shared->errWrite = nullptr;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, COPIER_STACK);

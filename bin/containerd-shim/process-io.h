@@ -30,12 +30,11 @@ public:
   bool isTerminal() const;
   RuntimeStdio containerEnds() const;
   // The pipes' process ends (all -1 for a terminal), for the runtime to hand on.
-  void closeContainerEnds();
-  // Once the runtime has them: the process's output then ends when the process's does.
   void setConsole(kj::AutoCloseFd master);
 
   void start();
-  // Starts copying (after the runtime created the process).
+  // Once the runtime has the process's ends: closes ours of them (so its output ends when the
+  // process's does) and starts copying.
   kj::Promise<void> drained();
   // Resolves when the process's output has reached its end (and its last bytes the caller).
 

@@ -67,35 +67,14 @@ int rawFd(kj::Maybe<kj::AutoCloseFd>& fd) {
   return -1;
 }
 
-void checkTerminal(kj::StringPtr bundle, kj::Maybe<kj::Own<ProcessIo>>& io) {
-  // The spec's process.terminal and the task's stdio must agree, or runc fails obscurely.
+kj::AutoCloseFd openBundle(kj::StringPtr bundle) {
   int dir;
   KJ_SYSCALL(dir = open(bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  kj::AutoCloseFd dirFd(dir);
-  auto text = tryReadSmallFile(dirFd, "config.json", MAX_PROCESS_SPEC * 4).orDefault(kj::str());
-  auto spec = nlohmann::json::parse(text.cStr(), nullptr, false);
-  bool wants =
-      spec.is_object() && spec["process"].is_object() && spec["process"].value("terminal", false);
-  bool has = false;
-  KJ_IF_MAYBE(i, io) {
-    has = (*i)->isTerminal();
-  }
-  if (wants && !has) {
-    throwError(ErrorKind::INVALID_ARGUMENT,
-               "the container's spec asks for a terminal, but the task was created without one");
-  }
-  if (has && !wants) {
-    throwError(ErrorKind::INVALID_ARGUMENT,
-               "the task was created with a terminal, but the container's spec has none "
-               "(process.terminal)");
-  }
+  return kj::AutoCloseFd(dir);
 }
 
-pid_t readPid(kj::StringPtr bundle, kj::StringPtr file) {
-  int dir;
-  KJ_SYSCALL(dir = open(bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  kj::AutoCloseFd dirFd(dir);
-  auto text = KJ_ASSERT_NONNULL(tryReadSmallFile(dirFd, file), "no pid file", file);
+pid_t readPid(int bundleDir, kj::StringPtr file) {
+  auto text = KJ_ASSERT_NONNULL(tryReadSmallFile(bundleDir, file), "no pid file", file);
   pid_t pid = atoi(text.cStr());
   if (pid <= 0) throwError(ErrorKind::UNKNOWN, kj::str(file, ": \"", text, "\""));
   return pid;
@@ -108,6 +87,7 @@ ShimServer::ShimServer(ShimOptions optionsParam, kj::UnixEventPort& port, kj::Ti
       port(port),
       timer(timer),
       runtime(kj::str(options.runtime), kj::str(options.runtimeRoot), kj::str(options.bundle)),
+      bundleDir(openBundle(options.bundle)),
       shutdownPromise(nullptr) {
   auto paf = kj::newPromiseAndFulfiller<void>();
   shutdownPromise = paf.promise.fork();
@@ -199,7 +179,6 @@ kj::Promise<void> ShimServer::create(CreateContext context) {
   bool andStart = params.getStart();
   return receiveStdio(params.getStdio(), p)
       .then([this, context, &p, andStart, process = kj::mv(process)]() mutable {
-        checkTerminal(options.bundle, p.io);
         auto pidFile = kj::str(options.bundle, "/init.pid");
         kj::Vector<kj::StringPtr> args;
         if (andStart) args.addAll(std::initializer_list<kj::StringPtr>{"run", "--detach"});
@@ -207,8 +186,8 @@ kj::Promise<void> ShimServer::create(CreateContext context) {
         args.addAll(std::initializer_list<kj::StringPtr>{"--bundle", options.bundle, "--pid-file",
                                                          pidFile});
         runWithStdio(p, args, "console.sock");
-        if (andStart && p.exitStatus == nullptr) p.status = schema::TaskStatus::RUNNING;
-        p.pid = readPid(options.bundle, "init.pid");
+        if (andStart) p.status = schema::TaskStatus::RUNNING;
+        p.pid = readPid(bundleDir, "init.pid");
         logInfo("task ", options.ns, "/", options.id, " created, pid ", p.pid);
         context.getResults().setPid(p.pid);
         init = kj::mv(process);  // before the loop turns: its exit is never missed
@@ -232,9 +211,6 @@ kj::Promise<void> ShimServer::exec(ExecContext context) {
     throwError(ErrorKind::INVALID_ARGUMENT,
                kj::str("process ", execId, ": spec of ", spec.size(), " bytes"));
   }
-  int dir;
-  KJ_SYSCALL(dir = open(options.bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  kj::AutoCloseFd dirFd(dir);
   // The process has a terminal when its stdio is one, whatever the spec said.
   auto process = nlohmann::json::parse(spec.begin(), spec.end(), nullptr, false);
   if (!process.is_object()) {
@@ -242,7 +218,7 @@ kj::Promise<void> ShimServer::exec(ExecContext context) {
   }
   process["terminal"] = params.getStdio().getTerminal();
   auto text = process.dump();
-  writeSmallFile(dirFd, kj::str("exec-", execId, ".json"),
+  writeSmallFile(bundleDir, kj::str("exec-", execId, ".json"),
                  kj::arrayPtr(reinterpret_cast<const kj::byte*>(text.data()), text.size()));
   auto record = kj::heap<Process>();
   record->execId = kj::str(execId);
@@ -274,7 +250,7 @@ kj::Promise<void> ShimServer::start(StartContext context) {
                                                      "--process", specFile});
     auto console = kj::str("console-", execId, ".sock");
     runWithStdio(p, args, console);
-    p.pid = readPid(options.bundle, kj::str("exec-", execId, ".pid"));
+    p.pid = readPid(bundleDir, kj::str("exec-", execId, ".pid"));
   }
   if (p.exitStatus == nullptr) p.status = schema::TaskStatus::RUNNING;
   context.getResults().setPid(p.pid);
@@ -412,10 +388,8 @@ kj::Promise<void> ShimServer::resizePty(ResizePtyContext context) {
   auto params = context.getParams();
   auto& p = require(params.getExecId());
   KJ_IF_MAYBE(io, p.io) {
-    if ((*io)->isTerminal()) {
-      (*io)->resize(params.getWidth(), params.getHeight());
-      return kj::READY_NOW;
-    }
+    (*io)->resize(params.getWidth(), params.getHeight());  // refused without a terminal
+    return kj::READY_NOW;
   }
   throwError(ErrorKind::FAILED_PRECONDITION, "the process has no terminal to resize");
 }
@@ -446,18 +420,15 @@ kj::Promise<void> ShimServer::attach(AttachContext context) {
 kj::Promise<void> ShimServer::update(UpdateContext context) {
   // `runc update --resources FILE`: the spec's linux.resources object.
   auto resources = context.getParams().getResources();
-  auto parsed = nlohmann::json::parse(resources.begin(), resources.end(), nullptr, false);
-  if (!parsed.is_object() || resources.size() > MAX_PROCESS_SPEC) {
+  if (resources.size() > MAX_PROCESS_SPEC ||
+      !nlohmann::json::parse(resources.begin(), resources.end(), nullptr, false).is_object()) {
     throwError(ErrorKind::INVALID_ARGUMENT, "resources are not a JSON object");
   }
   auto& p = requireInit();
   if (p.exitStatus != nullptr) {
     throwError(ErrorKind::FAILED_PRECONDITION, kj::str("task ", options.id, " is not running"));
   }
-  int dir;
-  KJ_SYSCALL(dir = open(options.bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  kj::AutoCloseFd dirFd(dir);
-  writeSmallFile(dirFd, "resources.json", resources);
+  writeSmallFile(bundleDir, "resources.json", resources);
   auto file = kj::str(options.bundle, "/resources.json");
   kj::StringPtr args[] = {"update", "--resources", file, options.id};
   runtime.run(args);
@@ -494,12 +465,9 @@ void ShimServer::exited(Process& p, int waitStatus) {
   if (p.execId.size() == 0) {
     // On disk before anyone hears of it: a tasks service that restarts reads it from here.
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  int dir;
-                  KJ_SYSCALL(dir = open(options.bundle.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-                  kj::AutoCloseFd dirFd(dir);
                   auto text = kj::str(code, " ", at, "\n");
-                  writeSmallFile(dirFd, "exit.tmp", text.asBytes());
-                  KJ_SYSCALL(renameat(dirFd, "exit.tmp", dirFd, "exit"));
+                  writeSmallFile(bundleDir, "exit.tmp", text.asBytes());
+                  KJ_SYSCALL(renameat(bundleDir, "exit.tmp", bundleDir, "exit"));
                 })) {
       logError("task ", options.id, ": cannot record its exit: ", errorMessage(*e));
     }

@@ -67,6 +67,7 @@ private:
   kj::UnixEventPort& port;
   kj::Timer& timer;
   Runtime runtime;
+  kj::AutoCloseFd bundleDir;  // where the pid files, exec specs and exit record are
   kj::Maybe<kj::Own<Process>> init;
   kj::HashMap<kj::String, kj::Own<Process>> execs;
   bool deleted = false;

@@ -57,6 +57,19 @@ kj::Promise<void> TaskRuntimeServer::start(StartContext context) {
   auto id = kj::str(container.getId());
   validateIdentifier("namespace", ns);
   validateIdentifier("container", id);
+  auto specBytes = container.getSpec();
+  auto spec = kj::heapString(reinterpret_cast<const char*>(specBytes.begin()), specBytes.size());
+  // The spec's process.terminal and the task's stdio agree, or runc fails obscurely later.
+  bool wants = oci::specTerminal(spec);
+  if (wants && !params.getTerminal()) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               "the container's spec asks for a terminal, but the task was created without one");
+  }
+  if (!wants && params.getTerminal()) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               "the task was created with a terminal, but the container's spec has none "
+               "(process.terminal)");
+  }
   auto nsDir = makeDirectory(root, ns, 0711);
   if (mkdirat(nsDir, id.cStr(), 0700) < 0) {
     if (errno == EEXIST) throwError(ErrorKind::ALREADY_EXISTS, kj::str("task ", id));
@@ -66,8 +79,6 @@ kj::Promise<void> TaskRuntimeServer::start(StartContext context) {
   // Whatever fails from here leaves no bundle, mount or shim behind.
   KJ_ON_SCOPE_FAILURE(removeBundle(ns, id));
   auto bundleDir = openDirectory(nsDir, id);
-  auto specBytes = container.getSpec();
-  auto spec = kj::heapString(reinterpret_cast<const char*>(specBytes.begin()), specBytes.size());
   auto rootfs = params.getRootfs();
   if (rootfs.size() > 0) {
     KJ_SYSCALL(mkdirat(bundleDir, "rootfs", 0755));

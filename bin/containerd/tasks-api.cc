@@ -65,6 +65,7 @@ kj::Promise<void> NamespaceTasks::create(CreateContext context) {
         req.send().then([start](auto response) mutable { start->setRootfs(response.getMounts()); });
   }
   auto stdio = params.getStdio();
+  start->setTerminal(stdio.getTerminal());
   bool andStart = params.getStart();
   return mounts.then([start]() mutable { return start->send(); })
       .then([this, context, stdio, andStart, id = kj::mv(id)](auto started) mutable {

@@ -11,6 +11,10 @@
 namespace ctrd {
 namespace {
 
+schema::Tasks::Client tasksOf(Client& client) {
+  return client.daemon().ns(client.ns()).tasksRequest().send().getTasks();
+}
+
 kj::Vector<kj::String> strings(capnp::List<capnp::Text>::Reader list) {
   kj::Vector<kj::String> out;
   for (auto s : list) out.add(kj::str(s));
@@ -134,7 +138,7 @@ Container Client::loadContainer(kj::StringPtr id) {
 
 Task Container::newTask(Stdio stdio, bool start) {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().createRequest();
+  auto req = tasksOf(*client).createRequest();
   req.setContainerId(id_);
   auto s = req.initStdio();
   if (stdio.in >= 0) s.setStdin(callerStream(stdio.in));
@@ -148,7 +152,7 @@ Task Container::newTask(Stdio stdio, bool start) {
 
 Task Container::task() {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().getRequest();
+  auto req = tasksOf(*client).getRequest();
   req.setContainerId(id_);
   auto response = req.send().wait(daemon.waitScope());
   return Task(*client, kj::str(id_), response.getProcess().getPid());
@@ -164,14 +168,14 @@ void Container::remove(bool keepSnapshot) {
 
 void Task::start() {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().startRequest();
+  auto req = tasksOf(*client).startRequest();
   req.setContainerId(id);
   pid_ = req.send().wait(daemon.waitScope()).getPid();
 }
 
 void Task::kill(int signal, bool all) {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().killRequest();
+  auto req = tasksOf(*client).killRequest();
   req.setContainerId(id);
   req.setSignal(signal);
   req.setAll(all);
@@ -180,21 +184,21 @@ void Task::kill(int signal, bool all) {
 
 int Task::wait() {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().waitRequest();
+  auto req = tasksOf(*client).waitRequest();
   req.setContainerId(id);
   return req.send().wait(daemon.waitScope()).getExit().getStatus();
 }
 
 int Task::remove() {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().deleteRequest();
+  auto req = tasksOf(*client).deleteRequest();
   req.setContainerId(id);
   return req.send().wait(daemon.waitScope()).getExit().getStatus();
 }
 
 void Task::resize(uint16_t width, uint16_t height) {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().resizePtyRequest();
+  auto req = tasksOf(*client).resizePtyRequest();
   req.setContainerId(id);
   req.setWidth(width);
   req.setHeight(height);
@@ -203,14 +207,14 @@ void Task::resize(uint16_t width, uint16_t height) {
 
 void Task::closeStdin() {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().closeIoRequest();
+  auto req = tasksOf(*client).closeIoRequest();
   req.setContainerId(id);
   req.send().wait(daemon.waitScope());
 }
 
 void Task::update(kj::StringPtr resourcesJson) {
   auto& daemon = client->daemon();
-  auto req = daemon.ns(client->ns()).tasksRequest().send().getTasks().updateRequest();
+  auto req = tasksOf(*client).updateRequest();
   req.setContainerId(id);
   req.setResources(resourcesJson.asBytes());
   req.send().wait(daemon.waitScope());

@@ -359,6 +359,12 @@ kj::String specRootPath(kj::StringPtr specJson) {
   return kj::str(spec["root"]["path"].get<std::string>().c_str());
 }
 
+bool specTerminal(kj::StringPtr specJson) {
+  auto spec = json::parse(specJson.begin(), specJson.end(), nullptr, false);
+  return spec.is_object() && spec["process"].is_object() &&
+         spec["process"].value("terminal", false);
+}
+
 kj::String resolveSpecUser(kj::StringPtr specJson, int rootfsFd) {
   auto spec = json::parse(specJson.begin(), specJson.end(), nullptr, false);
   if (!spec.is_object()) invalid("the container's spec is not a JSON object");

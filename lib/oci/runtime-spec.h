@@ -70,6 +70,10 @@ kj::String resolveSpecUser(kj::StringPtr specJson, int rootfsFd);
 kj::String specRootPath(kj::StringPtr specJson);
 // root.path as the spec gives it ("rootfs", relative to the bundle, or an absolute --rootfs).
 
+bool specTerminal(kj::StringPtr specJson);
+// process.terminal: whether the container's process gets a pty. False without one, or when the
+// spec is not JSON.
+
 kj::String generateSpec(const SpecOptions& options);
 // config.json, as runc and crun read it. Throws `invalid argument` for an option the spec cannot
 // hold (no process arguments at all, a numeric user that is not a number, cpus <= 0).
