@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <nlohmann/json.hpp>
+
+#include "console.h"
 
 namespace ctrd::ctr {
 namespace {
@@ -158,14 +159,38 @@ schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals) {
   return client.ns(globals.ns.c_str()).tasksRequest().send().getTasks();
 }
 
+kj::Maybe<uint32_t> runTask(DaemonClient& client, const Globals& globals, const std::string& id,
+                            bool attached, const std::string& logUri, bool tty) {
+  auto tasks = openTasks(client, globals);
+  kj::Maybe<kj::Own<SignalForwarder>> forwarder;
+  kj::Maybe<kj::Own<RawTerminal>> raw;
+  if (attached && !tty) forwarder = kj::heap<SignalForwarder>(client, tasks, id, "", false);
+  createTask(client, globals, id, attached, logUri, tty, !tty);
+  // The shim keeps the exit: a process that exited at once is not missed by this wait.
+  auto wait = tasks.waitRequest();
+  wait.setContainerId(id.c_str());
+  auto exited = wait.send();
+  if (tty) {
+    if (attached) {
+      forwarder = kj::heap<SignalForwarder>(client, tasks, id, "", true);
+      raw = kj::heap<RawTerminal>();
+      resizeToTerminal(client, tasks, id, "");
+    }
+    auto start = tasks.startRequest();
+    start.setContainerId(id.c_str());
+    start.send().wait(client.waitScope());
+  }
+  if (!attached) return nullptr;
+  return exited.wait(client.waitScope()).getExit().getStatus();
+}
+
 bool containerTerminal(DaemonClient& client, const Globals& globals, const std::string& id) {
   auto get = client.ns(globals.ns.c_str()).containersRequest().send().getContainers().getRequest();
   get.setId(id.c_str());
   auto response = get.send().wait(client.waitScope());
-  auto bytes = response.getContainer().getSpec();
-  auto spec = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  return spec.is_object() && spec["process"].is_object() &&
-         spec["process"].value("terminal", false);
+  auto spec = response.getContainer().getSpec();
+  return oci::specTerminal(
+      kj::heapString(reinterpret_cast<const char*>(spec.begin()), spec.size()));
 }
 
 kj::AutoCloseFd openLog(const std::string& uri) {

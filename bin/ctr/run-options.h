@@ -50,6 +50,14 @@ void createContainer(DaemonClient& client, const Globals& globals, const RunFlag
 
 schema::Tasks::Client openTasks(DaemonClient& client, const Globals& globals);
 
+kj::Maybe<uint32_t> runTask(DaemonClient& client, const Globals& globals, const std::string& id,
+                            bool attached, const std::string& logUri, bool tty);
+// Creates and starts the container's task. Without a terminal one runtime command does both
+// (nothing happens in between), and signals sent to ctr go to the task from before it runs; a
+// terminal is sized between the two. Attached, it waits for the task (ctr's terminal raw for a
+// tty, restored after) and returns its exit status; detached, nothing. On failure the task may
+// be left created: the caller removes what it must.
+
 bool containerTerminal(DaemonClient& client, const Globals& globals, const std::string& id);
 // Whether the container's spec gives its process a terminal (process.terminal).
 

@@ -9,7 +9,6 @@
 #include <memory>
 
 #include "commands.h"
-#include "console.h"
 #include "run-options.h"
 
 namespace ctrd::ctr {
@@ -49,48 +48,21 @@ void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& 
            req.setId(flags->id.c_str());
            req.send().wait(client.waitScope());
          };
-         auto tasks = openTasks(client, globals);
-         // Without a terminal, nothing happens between create and start: one runtime command
-         // does both (`runc run --detach`). A terminal gets its size in between.
-         bool together = !flags->tty;
-         // Forwarding starts before the process does: a signal sent as soon as it runs is its.
-         kj::Maybe<kj::Own<SignalForwarder>> forwarder;
-         kj::Maybe<kj::Own<RawTerminal>> raw;
-         if (!*detach && together) {
-           forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id, "", false);
-         }
+         uint32_t status = 0;
          KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                       createTask(client, globals, flags->id, !*detach, flags->logUri, flags->tty,
-                                  together);
+                       KJ_IF_MAYBE(s, runTask(client, globals, flags->id, !*detach, flags->logUri,
+                                              flags->tty)) {
+                         status = *s;
+                       }
                      })) {
-           if (*rm) kj::runCatchingExceptions(removeContainer);
+           if (*rm) {
+             // Nothing is left of a run that failed: its task if it was made, its container.
+             kj::runCatchingExceptions([&]() { deleteTask(client, globals, flags->id); });
+             kj::runCatchingExceptions(removeContainer);
+           }
            kj::throwFatalException(kj::mv(*e));
          }
-         // The shim keeps the exit: a process that exited at once is not missed by this wait.
-         auto wait = tasks.waitRequest();
-         wait.setContainerId(flags->id.c_str());
-         auto exited = wait.send();
-         if (!together) {
-           if (!*detach) {
-             forwarder = kj::heap<SignalForwarder>(client, tasks, flags->id, "", true);
-             raw = kj::heap<RawTerminal>();
-             resizeToTerminal(client, tasks, flags->id, "");
-           }
-           auto start = tasks.startRequest();
-           start.setContainerId(flags->id.c_str());
-           KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                              [&]() { start.send().wait(client.waitScope()); })) {
-             raw = nullptr;
-             if (*rm) {
-               kj::runCatchingExceptions([&]() { deleteTask(client, globals, flags->id); });
-               kj::runCatchingExceptions(removeContainer);
-             }
-             kj::throwFatalException(kj::mv(*e));
-           }
-         }
          if (*detach) return;
-         auto status = exited.wait(client.waitScope()).getExit().getStatus();
-         raw = nullptr;
          if (*rm) {
            deleteTask(client, globals, flags->id);
            removeContainer();

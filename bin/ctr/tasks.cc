@@ -15,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "console.h"
 #include "format.h"
 #include "run-options.h"
 
@@ -64,35 +63,12 @@ void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals
   start->add_option("id", *startId, "the container")->required();
   start->add_flag("--detach,-d", *startDetach, "detach from the task after it has started");
   commands.push_back({start, [&globals, startId, startDetach](DaemonClient& client) {
-                        auto tasks = openTasks(client, globals);
                         bool tty = containerTerminal(client, globals, *startId);
-                        // One runtime command creates and starts it, but with a terminal, which
-                        // gets its size in between.
-                        kj::Maybe<kj::Own<SignalForwarder>> forwarder;
-                        kj::Maybe<kj::Own<RawTerminal>> raw;
-                        if (!*startDetach && !tty) {
-                          forwarder = kj::heap<SignalForwarder>(client, tasks, *startId, "", false);
+                        KJ_IF_MAYBE(status,
+                                    runTask(client, globals, *startId, !*startDetach, "", tty)) {
+                          fflush(stdout);
+                          if (*status != 0) exit(int(*status));
                         }
-                        createTask(client, globals, *startId, !*startDetach, "", tty, !tty);
-                        auto wait = tasks.waitRequest();
-                        wait.setContainerId(startId->c_str());
-                        auto exited = wait.send();
-                        if (tty) {
-                          if (!*startDetach) {
-                            forwarder =
-                                kj::heap<SignalForwarder>(client, tasks, *startId, "", true);
-                            raw = kj::heap<RawTerminal>();
-                            resizeToTerminal(client, tasks, *startId, "");
-                          }
-                          auto req = tasks.startRequest();
-                          req.setContainerId(startId->c_str());
-                          req.send().wait(client.waitScope());
-                        }
-                        if (*startDetach) return;
-                        auto status = exited.wait(client.waitScope()).getExit().getStatus();
-                        raw = nullptr;
-                        fflush(stdout);
-                        if (status != 0) exit(int(status));
                       }});
 
   auto* ls = tasks->add_subcommand("list", "list tasks");

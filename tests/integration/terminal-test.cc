@@ -3,6 +3,7 @@
 // one client at a time, a client that dies, and output that nobody reads never blocking the
 // container. Also `update` of a running task's limits through the client library.
 #include <client/containerd.h>
+#include <kj/exception.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 
@@ -134,6 +135,47 @@ TEST_P(TerminalTest, OutputNobodyReadsNeverBlocksTheContainer) {
     ctr({"tasks", "rm", id});
     EXPECT_EQ(ctr({"containers", "rm", id}).status, 0);
   }
+  expectNothingLeft();
+}
+
+TEST_P(TerminalTest, TasksStartOfAContainerWithATerminal) {
+  ASSERT_EQ(ctr({"containers", "create", "-t", image, "made", "sh", "-c", "tty; exit 7"}).status,
+            0);
+  auto r = ctrInTerminal({"tasks", "start", "made"}, "");
+  EXPECT_EQ(r.status, 7) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "/dev/pts/0")) << r.out;
+  EXPECT_EQ(ctr({"tasks", "rm", "made"}).status, 0);
+  EXPECT_EQ(ctr({"containers", "rm", "made"}).status, 0);
+  expectNothingLeft();
+}
+
+TEST_P(TerminalTest, ATerminalTheSpecDoesNotAskForIsRefusedBeforeAnythingIsMade) {
+  ASSERT_EQ(ctr({"containers", "create", image, "plain", "true"}).status, 0);
+  ASSERT_EQ(ctr({"containers", "create", "-t", image, "ttyspec", "true"}).status, 0);
+  {
+    Client client(daemon.socket().c_str(), ns.c_str());
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                  client.loadContainer("plain").newTask(Stdio{-1, -1, -1, true});
+                })) {
+      EXPECT_TRUE(contains(e->getDescription().cStr(),
+                           "the task was created with a terminal, but the container's spec has "
+                           "none (process.terminal)"))
+          << e->getDescription().cStr();
+    } else {
+      ADD_FAILURE() << "a task with a terminal was made for a spec without one";
+    }
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                       [&]() { client.loadContainer("ttyspec").newTask(Stdio::none()); })) {
+      EXPECT_TRUE(contains(e->getDescription().cStr(),
+                           "the container's spec asks for a terminal, but the task was created "
+                           "without one"))
+          << e->getDescription().cStr();
+    } else {
+      ADD_FAILURE() << "a task without a terminal was made for a spec with one";
+    }
+  }
+  EXPECT_EQ(entries(daemon.state() + "/tasks/" + ns), 0u);  // no bundle, so no shim was started
+  for (auto* id : {"plain", "ttyspec"}) EXPECT_EQ(ctr({"containers", "rm", id}).status, 0);
   expectNothingLeft();
 }
 
