@@ -28,6 +28,9 @@ interface Containerd {
 
   plugins @4 () -> (plugins :List(ProcessState));
   # The services and their state, for `ctr plugins ls` and `ctr info`.
+
+  collectGarbage @5 () -> (report :Types.GcReport);
+  # A full garbage collection of every namespace, started after this call; returns its report.
 }
 
 struct ProcessState {
@@ -55,6 +58,10 @@ interface Namespace {
   leases @5 () -> (leases :Leases);
   diff @6 () -> (diff :Diff);
   name @7 () -> (name :Text);
+  withLease @8 (id :Text) -> (ns :Namespace);
+  # The same namespace, with what its content, snapshots and diff services create (blobs,
+  # snapshots) recorded in the lease, kept from garbage collection while the lease lives, as
+  # containerd's `containerd-lease` header does. `not found` when the lease does not exist.
 }
 
 struct NamespaceInfo {

@@ -76,7 +76,9 @@ interface Images {
   # `already exists` when the name is taken.
   update @3 (image :Image, fieldpaths :List(Text)) -> (image :Image);
   # fieldpaths: "target", "labels", "labels.KEY"; none means the target and all labels.
-  delete @4 (name :Text);
+  delete @4 (name :Text, sync :Bool) -> (gc :Types.GcReport);
+  # Garbage collection follows (debounced); with `sync`, it returns once a full collection
+  # that started after the deletion has run, with its report.
 
   pull @5 (ref :Text, options :PullOptions, progress :Progress)
       -> (image :Image, unpacked :List(Unpacked));

@@ -20,10 +20,11 @@ struct Resource {
 
 interface Leases {
   create @0 (id :Text, labels :List(Types.Label)) -> (lease :Lease);
-  # An empty id asks for a generated one.
-  delete @1 (id :Text, sync :Bool);
-  # `sync`: returns once garbage collection has run.
+  # An empty id asks for a generated one. `already exists` when the id is taken.
+  delete @1 (id :Text, sync :Bool) -> (gc :Types.GcReport);
+  # `sync`: returns once garbage collection has run, with its report.
   list @2 (filters :List(Text)) -> (leases :List(Lease));
+  # Fields: id, labels.KEY.
   addResource @3 (id :Text, resource :Resource);
   deleteResource @4 (id :Text, resource :Resource);
   listResources @5 (id :Text) -> (resources :List(Resource));

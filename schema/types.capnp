@@ -30,3 +30,14 @@ struct Mount {
   options @3 :List(Text);
 }
 
+
+struct GcReport {
+  # What one garbage collection freed, as `--sync` callers get it back.
+  blobs @0 :UInt32;        # blob records removed from namespaces
+  blobsFreed @1 :UInt32;   # of those, blobs no namespace held any more: their bytes went
+  bytesFreed @2 :Int64;
+  snapshots @3 :UInt32;
+  leases @4 :UInt32;       # expired leases removed
+  nanoseconds @5 :Int64;   # from its start to its end
+  longestPause @6 :Int64;  # nanoseconds: the longest one step of it held the daemon's event loop
+}

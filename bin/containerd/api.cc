@@ -9,6 +9,7 @@
 #include "content-api.h"
 #include "diff-api.h"
 #include "images-api.h"
+#include "leases-api.h"
 #include "namespaces-api.h"
 #include "snapshots-api.h"
 #include "tasks-api.h"
@@ -28,21 +29,22 @@ class NamespaceServer final : public schema::Namespace::Server {
   // One tenant's view. Each service's capability arrives with the issue that builds it; until
   // then the call says which part is missing.
 public:
-  NamespaceServer(kj::String name, Backends& backends) : name_(kj::mv(name)), backends(backends) {}
+  NamespaceServer(kj::String name, Backends& backends, kj::Maybe<kj::String> lease = nullptr)
+      : name_(kj::mv(name)), backends(backends), lease(kj::mv(lease)) {}
 
   kj::Promise<void> content(ContentContext context) override {
     context.getResults().setStore(kj::heap<NamespaceContent>(kj::str(name_), backends.metadata,
                                                              backends.service(ServiceKind::CONTENT),
-                                                             backends.deletions));
+                                                             backends.deletions, leaseId()));
     return kj::READY_NOW;
   }
   kj::Promise<void> snapshots(SnapshotsContext context) override {
-    context.getResults().setSnapshots(namespaceSnapshots(
-        name_, context.getParams().getSnapshotter(), backends.service(ServiceKind::SNAPSHOT)));
+    context.getResults().setSnapshots(
+        namespaceSnapshots(backends, name_, context.getParams().getSnapshotter(), lease));
     return kj::READY_NOW;
   }
   kj::Promise<void> images(ImagesContext context) override {
-    context.getResults().setImages(kj::heap<NamespaceImages>(kj::str(name_), backends));
+    context.getResults().setImages(kj::heap<NamespaceImages>(kj::str(name_), backends, leaseId()));
     return kj::READY_NOW;
   }
   kj::Promise<void> containers(ContainersContext context) override {
@@ -53,25 +55,35 @@ public:
     context.getResults().setTasks(kj::heap<NamespaceTasks>(kj::str(name_), backends));
     return kj::READY_NOW;
   }
-  kj::Promise<void> leases(LeasesContext) override { return missing("leases"); }
+  kj::Promise<void> leases(LeasesContext context) override {
+    context.getResults().setLeases(kj::heap<NamespaceLeases>(kj::str(name_), backends));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> diff(DiffContext context) override {
-    context.getResults().setDiff(kj::heap<NamespaceDiff>(
-        kj::str(name_), backends.metadata, backends.service(ServiceKind::CONTENT),
-        backends.service(ServiceKind::SNAPSHOT), backends.service(ServiceKind::DIFF),
-        backends.deletions));
+    context.getResults().setDiff(kj::heap<NamespaceDiff>(kj::str(name_), backends, leaseId()));
     return kj::READY_NOW;
   }
   kj::Promise<void> name(NameContext context) override {
     context.getResults().setName(name_);
     return kj::READY_NOW;
   }
+  kj::Promise<void> withLease(WithLeaseContext context) override {
+    auto id = context.getParams().getId();
+    validateIdentifier("lease", id);
+    if (backends.metadata.leases.get(name_, id) == nullptr) {
+      throwError(ErrorKind::NOT_FOUND, kj::str("lease \"", id, "\""));
+    }
+    context.getResults().setNs(kj::heap<NamespaceServer>(kj::str(name_), backends, kj::str(id)));
+    return kj::READY_NOW;
+  }
 
 private:
   kj::String name_;
   Backends& backends;
+  kj::Maybe<kj::String> lease;
 
-  static kj::Promise<void> missing(kj::StringPtr what) {
-    return makeError(ErrorKind::NOT_IMPLEMENTED, what);
+  kj::Maybe<kj::String> leaseId() {
+    return lease.map([](const kj::String& l) { return kj::str(l); });
   }
 };
 
@@ -91,6 +103,12 @@ kj::Promise<void> ContainerdServer::namespaces(NamespacesContext context) {
 
 kj::Promise<void> ContainerdServer::events(EventsContext) {
   return makeError(ErrorKind::NOT_IMPLEMENTED, "events");
+}
+
+kj::Promise<void> ContainerdServer::collectGarbage(CollectGarbageContext context) {
+  return backends.gc.collect().then([context](GcReport report) mutable {
+    fillGcReport(context.getResults().initReport(), report);
+  });
 }
 
 kj::Promise<void> ContainerdServer::version(VersionContext context) {

@@ -7,6 +7,7 @@
 #include <schema/containerd.capnp.h>
 
 #include "blob-deletions.h"
+#include "gc.h"
 #include "metadata/store.h"
 #include "supervisor.h"
 
@@ -19,6 +20,7 @@ struct Backends {
   kj::Timer& timer;
   Inflight& inflight;
   BlobDeletions& deletions;
+  GarbageCollector& gc;
 
   ServiceProcess& service(ServiceKind kind);
 };
@@ -32,6 +34,7 @@ public:
   kj::Promise<void> version(VersionContext context) override;
   kj::Promise<void> events(EventsContext context) override;
   kj::Promise<void> plugins(PluginsContext context) override;
+  kj::Promise<void> collectGarbage(CollectGarbageContext context) override;
 
 private:
   Backends& backends;

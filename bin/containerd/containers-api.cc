@@ -5,6 +5,7 @@
 #include <common/filters.h>
 #include <common/identifiers.h>
 #include <common/snapshot-info.h>
+#include <oci/image.h>
 
 #include "snapshots-api.h"
 #include "tasks-api.h"
@@ -102,8 +103,7 @@ kj::Promise<void> NamespaceContainers::create(CreateContext context) {
   kj::Promise<void> snapshotChecked = kj::READY_NOW;
   if (record->snapshotKey.size() > 0) {
     // Its root filesystem must be there: a container never names a snapshot it cannot use.
-    auto stat = namespaceSnapshots(ns, record->snapshotter, backends.service(ServiceKind::SNAPSHOT))
-                    .statRequest();
+    auto stat = namespaceSnapshots(backends, ns, record->snapshotter).statRequest();
     stat.setKey(record->snapshotKey);
     snapshotChecked = stat.send().ignoreResult();
   }
@@ -174,10 +174,21 @@ kj::Promise<void> NamespaceContainers::removeWithSnapshot(const ContainerRecord&
   kj::Promise<void> snapshotGone = kj::READY_NOW;
   if (!keep && r->snapshotKey.size() > 0) {
     // The snapshot first: if it cannot go, the record stays and says where it is.
-    auto remove = namespaceSnapshots(ns, r->snapshotter, backends.service(ServiceKind::SNAPSHOT))
-                      .removeRequest();
+    auto remove = namespaceSnapshots(backends, ns, r->snapshotter).removeRequest();
     remove.setKey(r->snapshotKey);
     snapshotGone = remove.send().ignoreResult().catch_([](kj::Exception&& e) {
+      if (errorKind(e) != ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(e));
+    });
+  } else if (r->snapshotKey.size() > 0) {
+    // Kept means kept: labelled a root before the record that held it goes, or garbage
+    // collection would take it (as containerd's does with --keep-snapshot).
+    auto update = namespaceSnapshots(backends, ns, r->snapshotter).updateRequest();
+    update.setKey(r->snapshotKey);
+    auto label = update.initLabels(1);
+    label[0].setKey(oci::labels::GC_ROOT);
+    label[0].setValue(formatRfc3339(nowNanos()));
+    update.initFieldpaths(1).set(0, kj::str("labels.", oci::labels::GC_ROOT));
+    snapshotGone = update.send().ignoreResult().catch_([](kj::Exception&& e) {
       if (errorKind(e) != ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(e));
     });
   }
@@ -185,6 +196,7 @@ kj::Promise<void> NamespaceContainers::removeWithSnapshot(const ContainerRecord&
     if (!backends.metadata.containers.remove(ns, r->id)) {
       throwError(ErrorKind::NOT_FOUND, kj::str("container \"", r->id, "\""));
     }
+    backends.gc.schedule();
   });
 }
 

@@ -37,12 +37,13 @@ class NamespacedWriter final : public schema::Writer::Server {
   // Forwards to containerd-content's writer; on commit, records the blob for this namespace.
 public:
   NamespacedWriter(schema::Writer::Client inner, kj::String ns, kj::String prefix,
-                   MetadataStore& metadata, BlobDeletions& deletions)
+                   MetadataStore& metadata, BlobDeletions& deletions, kj::Maybe<kj::String> lease)
       : inner(kj::mv(inner)),
         ns(kj::mv(ns)),
         prefix(kj::mv(prefix)),
         metadata(metadata),
-        deletions(deletions) {}
+        deletions(deletions),
+        lease(kj::mv(lease)) {}
 
   kj::Promise<void> write(WriteContext context) override {
     auto req = inner.writeRequest();
@@ -76,13 +77,18 @@ public:
     uint64_t since = deletions.issued();
     return req.send().then([this, context, labels = kj::mv(labels), since](auto response) mutable {
       auto digest = kj::str(response.getDigest());
+      auto recorded = kj::str(digest);  // not in the call: its arguments have no order
       int64_t size = response.getSize();
       return deletions.record(
-          kj::str(digest), since,
+          kj::mv(recorded), since,
           [this, context, labels = kj::mv(labels), digest = kj::mv(digest), size]() mutable {
-            if (!metadata.content.add(ns, digest, size, kj::mv(labels))) {
-              throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", digest));
-            }
+            metadata.write([&]() {
+              // In the lease in the same write: no collection can come between.
+              metadata.leases.hold(ns, lease, LeaseResource{kj::str("content"), kj::str(digest)});
+              if (!metadata.content.add(ns, digest, size, kj::mv(labels))) {
+                throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", digest));
+              }
+            });
             auto results = context.getResults();
             results.setDigest(digest);
             results.setSize(size);
@@ -100,6 +106,7 @@ private:
   kj::String prefix;
   MetadataStore& metadata;
   BlobDeletions& deletions;
+  kj::Maybe<kj::String> lease;
 };
 
 }  // namespace
@@ -228,16 +235,21 @@ kj::Promise<void> NamespaceContent::writer(WriterContext context) {
   if (expected.size() > 0) {
     validateDigest(expected);
     if (metadata.content.get(ns, expected) != nullptr) {
+      // Held from now, as if written under the lease.
+      metadata.leases.hold(ns, lease, LeaseResource{kj::str("content"), kj::str(expected)});
       throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", expected));
     }
   }
+  validateRef(params.getRef());
+  metadata.leases.hold(ns, lease, LeaseResource{kj::str("ingests"), kj::str(params.getRef())});
   auto req = content.client<schema::ContentStore>().writerRequest();
   req.setRef(storeRef(params.getRef()));
   req.setExpectedDigest(expected);
   req.setExpectedSize(params.getExpectedSize());
   return req.send().then([this, context](auto response) mutable {
     context.getResults().setWriter(kj::heap<NamespacedWriter>(
-        response.getWriter(), kj::str(ns), kj::str(ns, "/"), metadata, deletions));
+        response.getWriter(), kj::str(ns), kj::str(ns, "/"), metadata, deletions,
+        lease.map([](const kj::String& l) { return kj::str(l); })));
   });
 }
 

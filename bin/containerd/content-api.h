@@ -14,8 +14,13 @@ namespace ctrd {
 class NamespaceContent final : public schema::Content::Server {
 public:
   NamespaceContent(kj::String ns, MetadataStore& metadata, ServiceProcess& content,
-                   BlobDeletions& deletions)
-      : ns(kj::mv(ns)), metadata(metadata), content(content), deletions(deletions) {}
+                   BlobDeletions& deletions, kj::Maybe<kj::String> lease = nullptr)
+      : ns(kj::mv(ns)),
+        metadata(metadata),
+        content(content),
+        deletions(deletions),
+        lease(kj::mv(lease)) {}
+  // With a lease, each blob committed through it is recorded in the lease as it is recorded.
 
   kj::Promise<void> info(InfoContext context) override;
   kj::Promise<void> list(ListContext context) override;
@@ -32,6 +37,7 @@ private:
   MetadataStore& metadata;
   ServiceProcess& content;
   BlobDeletions& deletions;
+  kj::Maybe<kj::String> lease;
 
   ContentRecord require(kj::StringPtr digest);
   kj::String storeRef(kj::StringPtr ref);

@@ -6,6 +6,7 @@
 #include <common/labels.h>
 #include <kj/debug.h>
 
+#include "api.h"
 #include "content-api.h"
 #include "snapshots-api.h"
 
@@ -14,7 +15,7 @@ namespace ctrd {
 kj::Promise<NamespaceDiff::Writable> NamespaceDiff::writable(kj::StringPtr snapshotter,
                                                              kj::StringPtr key) {
   // The directories and how the snapshotter lays them out, asked at once.
-  auto client = namespaceSnapshots(ns, snapshotter, snapshots);
+  auto client = namespaceSnapshots(backends, ns, snapshotter, lease);
   auto traits = client.traitsRequest().send();
   auto req = client.writableDirRequest();
   req.setKey(key);
@@ -30,16 +31,16 @@ kj::Promise<void> NamespaceDiff::apply(ApplyContext context) {
   auto params = context.getParams();
   auto layer = params.getLayer();
   validateDigest(layer.getDigest());
-  if (metadata.content.get(ns, layer.getDigest()) == nullptr) {
+  if (backends.metadata.content.get(ns, layer.getDigest()) == nullptr) {
     throwError(ErrorKind::NOT_FOUND, kj::str("content digest ", layer.getDigest()));
   }
-  auto read = content.client<schema::ContentStore>().readRequest();
+  auto read = backends.service(ServiceKind::CONTENT).client<schema::ContentStore>().readRequest();
   read.setDigest(layer.getDigest());
   auto blob = read.send().getBlob();
 
   return writable(params.getSnapshotter(), params.getKey())
       .then([this, context, blob = kj::mv(blob)](Writable w) mutable {
-        auto req = differ.client<schema::Differ>().applyRequest();
+        auto req = backends.service(ServiceKind::DIFF).client<schema::Differ>().applyRequest();
         req.setLayer(context.getParams().getLayer());
         req.setBlob(kj::mv(blob));
         req.setTarget(w.dirs.getDir());
@@ -56,7 +57,7 @@ kj::Promise<void> NamespaceDiff::inherit(InheritContext context) {
   auto params = context.getParams();
   return writable(params.getSnapshotter(), params.getKey())
       .then([this, context](Writable w) mutable {
-        auto req = differ.client<schema::Differ>().inheritRequest();
+        auto req = backends.service(ServiceKind::DIFF).client<schema::Differ>().inheritRequest();
         req.setTarget(w.dirs.getDir());
         req.setParents(w.dirs.getParents());
         req.setPaths(context.getParams().getPaths());
@@ -68,15 +69,16 @@ kj::Promise<void> NamespaceDiff::diff(DiffContext context) {
   auto params = context.getParams();
   auto dirs = writable(params.getSnapshotter(), params.getKey());
   // The layer is committed into this namespace's content store, as any ingest would be.
-  schema::Content::Client store =
-      kj::heap<NamespaceContent>(kj::str(ns), metadata, content, deletions);
+  schema::Content::Client store = kj::heap<NamespaceContent>(
+      kj::str(ns), backends.metadata, backends.service(ServiceKind::CONTENT), backends.deletions,
+      lease.map([](const kj::String& l) { return kj::str(l); }));
   auto open = store.writerRequest();
   open.setRef(params.getRef().size() > 0 ? kj::str(params.getRef())
                                          : kj::str("diff-", params.getKey(), "-", nowNanos()));
   auto writer = open.send().getWriter();
   return dirs.then([this, context, writer](Writable w) mutable {
     auto params = context.getParams();
-    auto req = differ.client<schema::Differ>().diffRequest();
+    auto req = backends.service(ServiceKind::DIFF).client<schema::Differ>().diffRequest();
     req.setUpper(w.dirs.getDir());
     if (w.whiteouts == schema::Differ::Whiteouts::DELETE && w.dirs.getParents().size() > 0) {
       req.setLower(w.dirs.getParents()[0]);
@@ -88,7 +90,7 @@ kj::Promise<void> NamespaceDiff::diff(DiffContext context) {
       auto descriptor = r.getDescriptor();
       auto extra = readLabels(context.getParams().getLabels());
       if (extra.size() > 0) {
-        metadata.content.mergeLabels(ns, descriptor.getDigest(), extra);
+        backends.metadata.content.mergeLabels(ns, descriptor.getDigest(), extra);
       }
       context.getResults().setDescriptor(descriptor);
     });

@@ -12,16 +12,13 @@
 
 namespace ctrd {
 
+struct Backends;
+
 class NamespaceDiff final : public schema::Diff::Server {
 public:
-  NamespaceDiff(kj::String ns, MetadataStore& metadata, ServiceProcess& content,
-                ServiceProcess& snapshots, ServiceProcess& differ, BlobDeletions& deletions)
-      : ns(kj::mv(ns)),
-        metadata(metadata),
-        content(content),
-        snapshots(snapshots),
-        differ(differ),
-        deletions(deletions) {}
+  NamespaceDiff(kj::String ns, Backends& backends, kj::Maybe<kj::String> lease = nullptr)
+      : ns(kj::mv(ns)), backends(backends), lease(kj::mv(lease)) {}
+  // With a lease, the blob a diff commits is recorded in it.
 
   kj::Promise<void> apply(ApplyContext context) override;
   kj::Promise<void> diff(DiffContext context) override;
@@ -35,11 +32,8 @@ private:
   kj::Promise<Writable> writable(kj::StringPtr snapshotter, kj::StringPtr key);
 
   kj::String ns;
-  MetadataStore& metadata;
-  ServiceProcess& content;
-  ServiceProcess& snapshots;
-  ServiceProcess& differ;
-  BlobDeletions& deletions;
+  Backends& backends;
+  kj::Maybe<kj::String> lease;
 };
 
 }  // namespace ctrd

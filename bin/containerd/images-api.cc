@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "image-walk.h"
+#include "leases-api.h"
 #include "pull.h"
 #include "snapshots-api.h"
 
@@ -201,15 +202,21 @@ kj::Promise<void> NamespaceImages::update(UpdateContext context) {
 }
 
 kj::Promise<void> NamespaceImages::delete_(DeleteContext context) {
-  auto name = context.getParams().getName();
+  auto params = context.getParams();
+  auto name = params.getName();
   if (!backends.metadata.images.remove(ns, name)) {
     throwError(ErrorKind::NOT_FOUND, kj::str("image \"", name, "\""));
   }
-  return kj::READY_NOW;
+  if (!params.getSync()) {
+    backends.gc.schedule();
+    return kj::READY_NOW;
+  }
+  return backends.gc.collect().then(
+      [context](GcReport report) mutable { fillGcReport(context.getResults().initGc(), report); });
 }
 
 kj::Promise<void> NamespaceImages::pull(PullContext context) {
-  return pullImage(backends, ns, context);
+  return pullImage(backends, ns, lease, context);
 }
 
 kj::Promise<void> NamespaceImages::usage(UsageContext context) {
@@ -234,8 +241,7 @@ kj::Promise<void> NamespaceImages::usage(UsageContext context) {
   return w.walk(Descriptor{kj::mv(r.mediaType), kj::mv(r.digest), r.size, nullptr})
       .then([this, &u, snapshotter = kj::mv(snapshotter)]() -> kj::Promise<bool> {
         if (u.chain.size() == 0) return false;
-        auto stat = namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT))
-                        .statRequest();
+        auto stat = namespaceSnapshots(backends, ns, snapshotter).statRequest();
         stat.setKey(u.chain);
         return stat.send().then(
             [](auto info) { return info.getInfo().getKind() == schema::Kind::COMMITTED; },

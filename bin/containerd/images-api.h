@@ -11,7 +11,9 @@ void fillImage(schema::Image::Builder out, const ImageRecord& record);
 
 class NamespaceImages final : public schema::Images::Server {
 public:
-  NamespaceImages(kj::String ns, Backends& backends) : ns(kj::mv(ns)), backends(backends) {}
+  NamespaceImages(kj::String ns, Backends& backends, kj::Maybe<kj::String> lease = nullptr)
+      : ns(kj::mv(ns)), backends(backends), lease(kj::mv(lease)) {}
+  // With a lease, a pull holds what it fetches and unpacks in it rather than in one of its own.
 
   kj::Promise<void> get(GetContext context) override;
   kj::Promise<void> list(ListContext context) override;
@@ -24,6 +26,7 @@ public:
 private:
   kj::String ns;
   Backends& backends;
+  kj::Maybe<kj::String> lease;
 
   ImageRecord require(kj::StringPtr name);
 };

@@ -121,7 +121,13 @@ int run(const Flags& flags) {
   }
   auto& content = KJ_ASSERT_NONNULL(contentService);
   BlobDeletions deletions([&content]() { return content.client<schema::ContentStore>(); });
-  Backends backends{services, metadata, io.provider->getTimer(), inflight, deletions};
+  kj::Maybe<ServiceProcess&> snapshotService;
+  for (auto& s : services) {
+    if (s->profile().kind == ServiceKind::SNAPSHOT) snapshotService = *s;
+  }
+  GarbageCollector gc(metadata, content, KJ_ASSERT_NONNULL(snapshotService), deletions,
+                      io.provider->getTimer());
+  Backends backends{services, metadata, io.provider->getTimer(), inflight, deletions, gc};
   auto starts = KJ_MAP(s, services) {
     return s->start();
   };
@@ -134,6 +140,9 @@ int run(const Flags& flags) {
 
   auto listener = io.lowLevelProvider->wrapListenSocketFd(
       listenFd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+  // What a sweep cut short (the daemon was killed in it) and leases that expired while it was
+  // down: collected once it serves.
+  gc.resume();
   logInfo("serving on ", address, " (containerd ", CTRD_VERSION, ", ", services.size(),
           " services)");
   serveListener(kj::mv(listener),

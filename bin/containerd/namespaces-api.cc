@@ -4,13 +4,12 @@
 #include <common/errors.h>
 #include <common/filters.h>
 #include <common/identifiers.h>
+#include <common/snapshot-info.h>
 
 #include "snapshots-api.h"
 
 namespace ctrd {
 namespace {
-
-constexpr kj::StringPtr SNAPSHOTTERS[] = {"overlayfs"_kj, "native"_kj};
 
 void fillNamespace(schema::NamespaceInfo::Builder out, const NamespaceRecord& r) {
   out.setName(r.name);
@@ -89,7 +88,7 @@ kj::Promise<void> NamespacesAdmin::update(UpdateContext context) {
 kj::Promise<bool> NamespacesAdmin::holdsSnapshots(kj::StringPtr name) {
   kj::Vector<kj::Promise<bool>> lists;
   for (auto snapshotter : SNAPSHOTTERS) {
-    auto snapshots = namespaceSnapshots(name, snapshotter, backends.service(ServiceKind::SNAPSHOT));
+    auto snapshots = namespaceSnapshots(backends, name, snapshotter);
     lists.add(snapshots.listRequest().send().then(
         [snapshots](auto response) { return response.getInfos().size() > 0; }));
   }

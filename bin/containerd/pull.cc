@@ -13,6 +13,7 @@
 #include "api.h"
 #include "image-walk.h"
 #include "images-api.h"
+#include "leases-api.h"
 #include "snapshots-api.h"
 #include "unpacker.h"
 
@@ -21,6 +22,7 @@ namespace {
 
 constexpr unsigned DEFAULT_DOWNLOADS = 3;
 constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
+constexpr int64_t LEASE_EXPIRES = 24ll * 3600 * 1000000000;  // as containerd's client leases
 
 using Status = schema::ProgressItem::Status;
 
@@ -72,12 +74,18 @@ public:
     registry = req.send().getRegistry();
   }
 
+  void useLease(kj::StringPtr id) {
+    lease = kj::str(id);
+    ownLease = false;
+  }
+
   void downloaded(size_t at, int64_t offset) {
     if (items[at].status == Status::DOWNLOADING) items[at].offset = offset;
   }
 
   kj::Promise<void> run(PullCallContext context) {
     startedAt = nowNanos();
+    takeLease();
     item(name, Status::RESOLVING, 0);
     auto reporting = report().eagerlyEvaluate(nullptr);
     return prepareUnpacker()
@@ -116,10 +124,18 @@ public:
           finished = true;
           return kj::mv(reporting);
         })
-        .then([this, context]() mutable { fillResults(context); })
+        .then([this, context]() mutable {
+          fillResults(context);
+          // The image holds what it needs from here on.
+          releaseLease();
+        })
         .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
-          if (e.getType() != kj::Exception::Type::DISCONNECTED) return kj::mv(e);
-          // A service went away (and is being restarted): say so, and that nothing is lost.
+          if (e.getType() != kj::Exception::Type::DISCONNECTED) {
+            releaseLease();
+            return kj::mv(e);
+          }
+          // A service went away (and is being restarted): say so, and that nothing is lost. The
+          // lease keeps what came in until the next pull takes it over, or until it expires.
           return makeError(
               ErrorKind::UNAVAILABLE,
               kj::str("pull of ", name, " interrupted: a service stopped (", errorMessage(e),
@@ -200,14 +216,41 @@ private:
   int64_t startedAt = 0;
   bool fetched = false;  // everything is in: labels apply at once from here on
   bool finished = false;
+  kj::Maybe<kj::String> lease;
+  bool ownLease = true;
+
+  void takeLease() {
+    // Everything this pull fetches or unpacks is held in it until the image holds it.
+    if (lease != nullptr) return;  // the caller's
+    LeaseRecord r{kj::str("pull-", newLeaseId()), Labels(), nowNanos()};
+    setLabel(r.labels, kj::str(oci::labels::GC_EXPIRE), formatRfc3339(r.createdAt + LEASE_EXPIRES));
+    setLabel(r.labels, kj::str("containerd.io/pull"), kj::str(name));
+    backends.metadata.leases.create(ns, r);
+    backends.gc.expiresAt(r.createdAt + LEASE_EXPIRES);
+    lease = kj::mv(r.id);
+  }
+
+  void releaseLease() {
+    if (!ownLease) return;
+    KJ_IF_MAYBE(id, lease) {
+      backends.metadata.leases.remove(ns, *id);
+    }
+    lease = nullptr;
+    backends.gc.schedule();
+  }
+
+  void hold(kj::StringPtr digest) {
+    backends.metadata.leases.hold(ns, lease, LeaseResource{kj::str("content"), kj::str(digest)});
+  }
 
   kj::Promise<void> prepareUnpacker() {
     // Whether layers may apply in parallel is the snapshotter's to say.
     if (!unpack) return kj::READY_NOW;
-    auto snapshots = namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT));
+    auto snapshots = namespaceSnapshots(backends, ns, snapshotter);
     return snapshots.traitsRequest().send().then([this](auto response) {
       unpacker =
-          kj::refcounted<Unpacker>(backends, ns, snapshotter, response.getTraits().getLayered());
+          kj::refcounted<Unpacker>(backends, ns, snapshotter, response.getTraits().getLayered(),
+                                   lease.map([](const kj::String& l) { return kj::str(l); }));
     });
   }
 
@@ -232,34 +275,12 @@ private:
     label(d.digest, kj::str(oci::labels::DISTRIBUTION_SOURCE, reference.domain),
           kj::str(reference.path));
     if (backends.metadata.content.get(ns, d.digest) != nullptr) {
+      hold(d.digest);  // in the same turn as the look: no collection comes between
       items[at].status = Status::EXISTS;
       items[at].offset = d.size;
       return kj::READY_NOW;
     }
-    auto work = [this, d = d.clone(), at]() -> kj::Promise<void> {
-      // Runs once per namespace and digest, however many pulls want it.
-      if (backends.metadata.content.get(ns, d.digest) != nullptr) return kj::READY_NOW;
-      auto req = registry.fetchRequest();
-      d.fill(req.initDescriptor());
-      req.setOwner(ns);
-      req.setProgress(kj::heap<ItemProgress>(kj::addRef(*this), at));
-      int64_t started = nowNanos();
-      // The job stays alive while the download runs: another pull may be waiting for it even
-      // after this one's client went away.
-      auto self = kj::addRef(*this);
-      uint64_t since = backends.deletions.issued();
-      return req.send()
-          .then([this, started, since, digest = kj::str(d.digest)](auto response) mutable {
-            logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
-                     (nowNanos() - started) / 1000000, " ms");
-            int64_t size = response.getSize();
-            return backends.deletions.record(kj::str(digest), since,
-                                             [this, digest = kj::mv(digest), size]() {
-                                               backends.metadata.content.add(ns, digest, size);
-                                             });
-          })
-          .attach(kj::mv(self));
-    };
+    auto work = [this, d = d.clone(), at]() { return download(d, at, true); };
     // A download runs over content's connection: after content restarts, a new pull starts
     // one of its own rather than join one that is failing.
     auto key = kj::str("fetch/", backends.service(ServiceKind::CONTENT).generation(), "/", ns, "/",
@@ -269,10 +290,50 @@ private:
           items[at].status = Status::DOWNLOADING;
           return backends.inflight.once(kj::mv(key), kj::mv(work));
         })
-        .then([this, at]() {
+        .then([this, at, digest = kj::str(d.digest)]() {
+          // Another pull's download may be what came in: this one holds it too.
+          hold(digest);
           items[at].status = Status::DONE;
           items[at].offset = items[at].total;
         });
+  }
+
+  kj::Promise<void> download(const Descriptor& d, size_t at, bool again) {
+    // Runs once per namespace and digest, however many pulls want it.
+    if (backends.metadata.content.get(ns, d.digest) != nullptr) return kj::READY_NOW;
+    auto req = registry.fetchRequest();
+    d.fill(req.initDescriptor());
+    req.setOwner(ns);
+    req.setProgress(kj::heap<ItemProgress>(kj::addRef(*this), at));
+    int64_t started = nowNanos();
+    // The job stays alive while the download runs: another pull may be waiting for it even
+    // after this one's client went away.
+    auto self = kj::addRef(*this);
+    uint64_t since = backends.deletions.issued();
+    return req.send()
+        .then([this, started, since, digest = kj::str(d.digest)](auto response) mutable {
+          logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
+                   (nowNanos() - started) / 1000000, " ms");
+          int64_t size = response.getSize();
+          auto recorded = kj::str(digest);  // not in the call: its arguments have no order
+          return backends.deletions.record(kj::mv(recorded), since,
+                                           [this, digest = kj::mv(digest), size]() {
+                                             backends.metadata.write([&]() {
+                                               hold(digest);
+                                               backends.metadata.content.add(ns, digest, size);
+                                             });
+                                           });
+        })
+        .catch_([this, d = d.clone(), at, again](kj::Exception&& e) -> kj::Promise<void> {
+          // Garbage collection took the bytes another namespace had just let go of, while
+          // they were found already stored: fetched again, once.
+          if (!again || errorKind(e) != ErrorKind::UNAVAILABLE ||
+              e.getType() == kj::Exception::Type::DISCONNECTED) {
+            return kj::mv(e);
+          }
+          return download(d, at, false);
+        })
+        .attach(kj::mv(self));
   }
 
   void applyLabelsOf(kj::StringPtr digest) {
@@ -343,8 +404,12 @@ kj::Promise<void> ItemProgress::update(UpdateContext context) {
 
 }  // namespace
 
-kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns, PullCallContext context) {
+kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns,
+                            const kj::Maybe<kj::String>& lease, PullCallContext context) {
   auto job = kj::refcounted<PullJob>(backends, ns, context);
+  KJ_IF_MAYBE(id, lease) {
+    job->useLease(*id);
+  }
   auto& ref = *job;
   return ref.run(context).attach(kj::mv(job));
 }

@@ -15,6 +15,10 @@ struct Backends;
 
 using PullCallContext = capnp::CallContext<schema::Images::PullParams, schema::Images::PullResults>;
 
-kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns, PullCallContext context);
+kj::Promise<void> pullImage(Backends& backends, kj::StringPtr ns,
+                            const kj::Maybe<kj::String>& lease, PullCallContext context);
+// Under the caller's lease if there is one, else under a lease of its own (24 hours, as
+// containerd's client takes) that goes when the image holds what it needs, or when the pull
+// fails other than by a service stopping (then it keeps what came in for the next pull).
 
 }  // namespace ctrd

@@ -7,7 +7,33 @@
 
 #include <string>
 
+#include "api.h"
+
 namespace ctrd {
+
+NamespaceSnapshots::NamespaceSnapshots(Backends& backends, kj::StringPtr ns,
+                                       kj::StringPtr snapshotter, schema::Snapshots::Client inner,
+                                       kj::Maybe<kj::String> lease)
+    : backends(backends),
+      ns(kj::str(ns)),
+      prefix(kj::str(ns, "/")),
+      snapshotter(kj::str(snapshotter)),
+      inner(kj::mv(inner)),
+      lease(kj::mv(lease)) {}
+
+void NamespaceSnapshots::hold(kj::StringPtr key) {
+  backends.metadata.leases.hold(ns, lease,
+                                LeaseResource{kj::str("snapshots/", snapshotter), kj::str(key)});
+}
+
+kj::Promise<void> NamespaceSnapshots::changing(kj::Promise<void> promise) {
+  // Garbage collection that listed the snapshots before this change lists them again.
+  return promise.then([this]() { backends.gc.snapshotChanged(); },
+                      [this](kj::Exception&& e) {
+                        backends.gc.snapshotChanged();
+                        kj::throwFatalException(kj::mv(e));
+                      });
+}
 
 kj::String NamespaceSnapshots::toStore(kj::StringPtr key) {
   if (key.size() == 0) return kj::str();
@@ -37,22 +63,24 @@ kj::Promise<void> NamespaceSnapshots::unprefixErrors(kj::Promise<void> promise) 
 
 kj::Promise<void> NamespaceSnapshots::prepare(PrepareContext context) {
   auto p = context.getParams();
+  hold(p.getKey());
   auto req = inner.prepareRequest();
   req.setKey(toStore(p.getKey()));
   req.setParent(toStore(p.getParent()));
   req.setLabels(p.getLabels());
-  return unprefixErrors(req.send().then(
-      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); }));
+  return changing(unprefixErrors(req.send().then(
+      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); })));
 }
 
 kj::Promise<void> NamespaceSnapshots::view(ViewContext context) {
   auto p = context.getParams();
+  hold(p.getKey());
   auto req = inner.viewRequest();
   req.setKey(toStore(p.getKey()));
   req.setParent(toStore(p.getParent()));
   req.setLabels(p.getLabels());
-  return unprefixErrors(req.send().then(
-      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); }));
+  return changing(unprefixErrors(req.send().then(
+      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); })));
 }
 
 kj::Promise<void> NamespaceSnapshots::mounts(MountsContext context) {
@@ -64,11 +92,12 @@ kj::Promise<void> NamespaceSnapshots::mounts(MountsContext context) {
 
 kj::Promise<void> NamespaceSnapshots::commit(CommitContext context) {
   auto p = context.getParams();
+  hold(p.getName());
   auto req = inner.commitRequest();
   req.setName(toStore(p.getName()));
   req.setKey(toStore(p.getKey()));
   req.setLabels(p.getLabels());
-  return unprefixErrors(req.send().ignoreResult());
+  return changing(unprefixErrors(req.send().ignoreResult()));
 }
 
 kj::Promise<void> NamespaceSnapshots::rebase(RebaseContext context) {
@@ -87,7 +116,10 @@ kj::Promise<void> NamespaceSnapshots::traits(TraitsContext context) {
 kj::Promise<void> NamespaceSnapshots::remove(RemoveContext context) {
   auto req = inner.removeRequest();
   req.setKey(toStore(context.getParams().getKey()));
-  return unprefixErrors(req.send().ignoreResult());
+  return unprefixErrors(req.send().then([this](auto) {
+    // Its parent may be garbage now.
+    backends.gc.schedule();
+  }));
 }
 
 kj::Promise<void> NamespaceSnapshots::stat(StatContext context) {
@@ -105,10 +137,10 @@ kj::Promise<void> NamespaceSnapshots::update(UpdateContext context) {
   req.setKey(toStore(p.getKey()));
   req.setLabels(p.getLabels());
   req.setFieldpaths(p.getFieldpaths());
-  return unprefixErrors(req.send().then([this, context](auto r) mutable {
+  return changing(unprefixErrors(req.send().then([this, context](auto r) mutable {
     context.getResults().setInfo(r.getInfo());
     stripInfo(context.getResults().getInfo());
-  }));
+  })));
 }
 
 kj::Promise<void> NamespaceSnapshots::usage(UsageContext context) {
@@ -157,11 +189,15 @@ kj::Promise<void> NamespaceSnapshots::writableDir(WritableDirContext context) {
   }));
 }
 
-schema::Snapshots::Client namespaceSnapshots(kj::StringPtr ns, kj::StringPtr snapshotter,
-                                             ServiceProcess& service) {
-  auto req = service.client<schema::SnapshotStore>().snapshotterRequest();
-  req.setName(snapshotterOrDefault(snapshotter));
-  return kj::heap<NamespaceSnapshots>(ns, req.send().getSnapshots());
+schema::Snapshots::Client namespaceSnapshots(Backends& backends, kj::StringPtr ns,
+                                             kj::StringPtr snapshotter,
+                                             const kj::Maybe<kj::String>& lease) {
+  auto name = snapshotterOrDefault(snapshotter);
+  auto req =
+      backends.service(ServiceKind::SNAPSHOT).client<schema::SnapshotStore>().snapshotterRequest();
+  req.setName(name);
+  return kj::heap<NamespaceSnapshots>(backends, ns, name, req.send().getSnapshots(),
+                                      lease.map([](const kj::String& l) { return kj::str(l); }));
 }
 
 }  // namespace ctrd

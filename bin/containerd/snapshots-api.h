@@ -9,10 +9,13 @@
 
 namespace ctrd {
 
+struct Backends;
+
 class NamespaceSnapshots final : public schema::Snapshots::Server {
 public:
-  NamespaceSnapshots(kj::StringPtr ns, schema::Snapshots::Client inner)
-      : prefix(kj::str(ns, "/")), inner(kj::mv(inner)) {}
+  NamespaceSnapshots(Backends& backends, kj::StringPtr ns, kj::StringPtr snapshotter,
+                     schema::Snapshots::Client inner, kj::Maybe<kj::String> lease);
+  // With a lease, what prepare, view and commit make is recorded in it before it is made.
 
   kj::Promise<void> prepare(PrepareContext context) override;
   kj::Promise<void> view(ViewContext context) override;
@@ -29,16 +32,23 @@ public:
   kj::Promise<void> writableDir(WritableDirContext context) override;
 
 private:
+  Backends& backends;
+  kj::String ns;
   kj::String prefix;
+  kj::String snapshotter;
   schema::Snapshots::Client inner;
+  kj::Maybe<kj::String> lease;
 
   kj::String toStore(kj::StringPtr key);
   kj::String fromStore(kj::StringPtr key);
   void stripInfo(schema::SnapshotInfo::Builder info);
   kj::Promise<void> unprefixErrors(kj::Promise<void> promise);
+  void hold(kj::StringPtr key);
+  kj::Promise<void> changing(kj::Promise<void> promise);
 };
 
-schema::Snapshots::Client namespaceSnapshots(kj::StringPtr ns, kj::StringPtr snapshotter,
-                                             ServiceProcess& service);
+schema::Snapshots::Client namespaceSnapshots(Backends& backends, kj::StringPtr ns,
+                                             kj::StringPtr snapshotter,
+                                             const kj::Maybe<kj::String>& lease = nullptr);
 
 }  // namespace ctrd

@@ -57,9 +57,7 @@ kj::Promise<void> NamespaceTasks::create(CreateContext context) {
   if (params.getRootfs().size() > 0) {
     start->setRootfs(params.getRootfs());
   } else if (container.snapshotKey.size() > 0) {
-    auto req =
-        namespaceSnapshots(ns, container.snapshotter, backends.service(ServiceKind::SNAPSHOT))
-            .mountsRequest();
+    auto req = namespaceSnapshots(backends, ns, container.snapshotter).mountsRequest();
     req.setKey(container.snapshotKey);
     mounts =
         req.send().then([start](auto response) mutable { start->setRootfs(response.getMounts()); });

@@ -22,16 +22,16 @@ struct Unpacker::LayerStep {
   kj::Vector<kj::String> implicitDirs;
 };
 
-Unpacker::Unpacker(Backends& backends, kj::StringPtr ns, kj::StringPtr snapshotter, bool layered)
+Unpacker::Unpacker(Backends& backends, kj::StringPtr ns, kj::StringPtr snapshotter, bool layered,
+                   kj::Maybe<kj::String> lease)
     : backends(backends),
       ns(kj::str(ns)),
       snapshotter(kj::str(snapshotter)),
       layered(layered),
-      snapshots(namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT))),
-      diff(kj::heap<NamespaceDiff>(kj::str(ns), backends.metadata,
-                                   backends.service(ServiceKind::CONTENT),
-                                   backends.service(ServiceKind::SNAPSHOT),
-                                   backends.service(ServiceKind::DIFF), backends.deletions)),
+      lease(kj::mv(lease)),
+      snapshots(namespaceSnapshots(backends, ns, snapshotter, this->lease)),
+      diff(kj::heap<NamespaceDiff>(
+          kj::str(ns), backends, this->lease.map([](const kj::String& l) { return kj::str(l); }))),
       applies(kj::max(2u, std::thread::hardware_concurrency())) {}
 
 kj::String Unpacker::generations() {
@@ -85,6 +85,13 @@ kj::Promise<void> Unpacker::layer(UnpackResult& r, kj::Own<LayerStep> step, kj::
   }
   return ready
       .then([this, &s]() {
+        // Held before it is looked at, and looked at only once no garbage collection is
+        // removing it: what the stat finds stays.
+        backends.metadata.leases.hold(
+            ns, lease, LeaseResource{kj::str("snapshots/", snapshotter), kj::str(s.id)});
+        return backends.gc.settled(snapshotter, kj::str(ns, "/", s.id));
+      })
+      .then([this, &s]() {
         auto stat = snapshots.statRequest();
         stat.setKey(s.id);
         return stat.send().then([](auto) { return true; },
@@ -122,8 +129,7 @@ kj::Promise<void> Unpacker::removeLeftover(kj::String key, uint32_t attempt) {
   // restarts: about 6 s in all.
   constexpr uint32_t ATTEMPTS = 12;
   return kj::evalNow([&]() {
-           auto rm = namespaceSnapshots(ns, snapshotter, backends.service(ServiceKind::SNAPSHOT))
-                         .removeRequest();
+           auto rm = namespaceSnapshots(backends, ns, snapshotter).removeRequest();
            rm.setKey(key);
            return rm.send().ignoreResult();
          })

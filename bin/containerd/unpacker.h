@@ -29,7 +29,9 @@ struct UnpackResult {
 
 class Unpacker final : public kj::Refcounted {
 public:
-  Unpacker(Backends& backends, kj::StringPtr ns, kj::StringPtr snapshotter, bool layered);
+  Unpacker(Backends& backends, kj::StringPtr ns, kj::StringPtr snapshotter, bool layered,
+           kj::Maybe<kj::String> lease);
+  // Every snapshot it makes or finds already unpacked is held in `lease` before it is used.
 
   kj::Promise<void> unpack(const ImageNode& image, kj::Array<kj::Promise<void>> layersIn);
   // Resolves once the top layer is committed under the image's chain ID. `layersIn[i]`
@@ -44,6 +46,7 @@ private:
   kj::String ns;
   kj::String snapshotter;
   bool layered;
+  kj::Maybe<kj::String> lease;
   schema::Snapshots::Client snapshots;
   schema::Diff::Client diff;
   kj::Vector<kj::Own<UnpackResult>> results_;

@@ -1,5 +1,6 @@
 #include "format.h"
 
+#include <common/clock.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -83,13 +84,7 @@ void Table::print() const {
 }
 
 std::string rfc3339(int64_t ns) {
-  time_t secs = ns / 1000000000;
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof(buf) - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
-  return buf;
+  return formatRfc3339(ns).cStr();
 }
 
 void fillLabelArgs(const std::vector<std::string>& args,
@@ -99,6 +94,12 @@ void fillLabelArgs(const std::vector<std::string>& args,
     labels[i].setKey(args[i].substr(0, eq).c_str());
     labels[i].setValue(eq == std::string::npos ? "" : args[i].substr(eq + 1).c_str());
   }
+}
+
+std::vector<std::string> withGcRoot(std::vector<std::string> labels) {
+  labels.push_back(std::string("containerd.io/gc.root=") +
+                   formatRfc3339(nowNanos() / 1000000000 * 1000000000).cStr());
+  return labels;
 }
 
 void fillLabelPaths(const std::vector<std::string>& args,

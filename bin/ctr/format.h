@@ -22,11 +22,14 @@ std::string ageOf(int64_t whenNanos);
 // humanDuration of the time since `whenNanos`.
 
 std::string rfc3339(int64_t nanoseconds);
-// "2026-12-02T20:43:46.123456789Z", as Go's time.Time marshals to JSON.
+// "2026-12-02T20:43:46.123456789Z", as Go's time.Time marshals to JSON (common/clock.h).
 
 void fillLabelArgs(const std::vector<std::string>& args,
                    capnp::List<schema::Label>::Builder labels);
 // `--label key=value`, `ctr ... label ID key=value key=` (an empty value removes the label).
+std::vector<std::string> withGcRoot(std::vector<std::string> labels);
+// `labels` and `containerd.io/gc.root=<now>`: what containerd's ctr puts on the snapshots it
+// makes (snapshots prepare, view, commit), so that garbage collection leaves them alone.
 void fillLabelPaths(const std::vector<std::string>& args,
                     capnp::List<capnp::Text>::Builder fieldpaths);
 // Each label's "labels.KEY" field path, for an update of those labels alone.

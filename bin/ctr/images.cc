@@ -92,14 +92,19 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   auto rmRefs = std::make_shared<std::vector<std::string>>();
   auto rmSync = std::make_shared<bool>(false);
   rm->add_option("refs", *rmRefs, "image references")->required();
-  rm->add_flag("--sync", *rmSync, "synchronously remove the image (accepted; nothing to wait for)");
+  rm->add_flag("--sync", *rmSync,
+               "synchronously remove image and all associated resources (garbage collection "
+               "has run when it returns)");
   commands.push_back(
-      {rm, [open, rmRefs](DaemonClient& client) {
+      {rm, [open, rmRefs, rmSync](DaemonClient& client) {
          auto imagesCap = open(client);
          bool failed = false;
-         for (auto& r : *rmRefs) {
+         for (size_t i = 0; i < rmRefs->size(); i++) {
+           auto& r = (*rmRefs)[i];
            auto req = imagesCap.deleteRequest();
            req.setName(r.c_str());
+           // As containerd's ctr: the last deletion waits for the collection.
+           req.setSync(*rmSync && i + 1 == rmRefs->size());
            KJ_IF_MAYBE(e,
                        kj::runCatchingExceptions([&]() { req.send().wait(client.waitScope()); })) {
              fprintf(stderr, "ctr: unable to delete %s: %s\n", r.c_str(), errorMessage(*e).cStr());
@@ -220,15 +225,20 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
            // An image is untrusted: its setuid binaries and device nodes mean nothing here.
            mountAll(mounts, mountTarget->c_str(), *mountSuidDev ? 0 : MS_NOSUID | MS_NODEV);
          };
+         // Kept from garbage collection until `unmount --rm` (containerd's ctr holds a lease
+         // named after the target for the same).
+         auto root = withGcRoot({});
          if (*mountRw) {
            auto req = snapshots.prepareRequest();
            req.setKey(mountTarget->c_str());
            req.setParent(u.getUsage().getChainId());
+           fillLabelArgs(root, req.initLabels(root.size()));
            mountIt(req.send().wait(client.waitScope()).getMounts());
          } else {
            auto req = snapshots.viewRequest();
            req.setKey(mountTarget->c_str());
            req.setParent(u.getUsage().getChainId());
+           fillLabelArgs(root, req.initLabels(root.size()));
            mountIt(req.send().wait(client.waitScope()).getMounts());
          }
          printf("%s\n", mountTarget->c_str());

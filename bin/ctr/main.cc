@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   registerTasks(app, commands, globals);
   registerRun(app, commands, globals);
   registerNamespaces(app, commands);
+  registerLeases(app, commands, globals);
 
   try {
     app.parse(argc, argv);

@@ -77,7 +77,8 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
              auto req = s.viewRequest();
              req.setKey(key->c_str());
              req.setParent(parent->c_str());
-             fillLabelArgs(*labels, req.initLabels(labels->size()));
+             auto all = withGcRoot(*labels);
+             fillLabelArgs(all, req.initLabels(all.size()));
              auto response = req.send().wait(client.waitScope());
              if (!target->empty() || *showMounts) {
                printMounts(target->empty() ? "/tmp/target" : *target, response.getMounts());
@@ -86,7 +87,8 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
              auto req = s.prepareRequest();
              req.setKey(key->c_str());
              req.setParent(parent->c_str());
-             fillLabelArgs(*labels, req.initLabels(labels->size()));
+             auto all = withGcRoot(*labels);
+             fillLabelArgs(all, req.initLabels(all.size()));
              auto response = req.send().wait(client.waitScope());
              if (!target->empty() || *showMounts) {
                printMounts(target->empty() ? "/tmp/target" : *target, response.getMounts());
@@ -105,6 +107,8 @@ void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Glo
                         auto req = open(client).commitRequest();
                         req.setName(commitName->c_str());
                         req.setKey(commitKey->c_str());
+                        auto labels = withGcRoot({});
+                        fillLabelArgs(labels, req.initLabels(labels.size()));
                         req.send().wait(client.waitScope());
                       }});
 

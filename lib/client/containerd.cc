@@ -1,5 +1,6 @@
 #include "containerd.h"
 
+#include <common/clock.h>
 #include <common/errors.h>
 #include <common/rpc.h>
 #include <common/snapshot-info.h>
@@ -60,6 +61,27 @@ Image Client::getImage(kj::StringPtr name, kj::StringPtr snapshotterName) {
                               kj::str(c.getStopSignal())}};
 }
 
+namespace {
+
+constexpr int64_t LEASE_EXPIRES = 24ll * 3600 * 1000000000;  // containerd's client default
+
+kj::String takeLease(DaemonClient& daemon, schema::Namespace::Client ns) {
+  auto req = ns.leasesRequest().send().getLeases().createRequest();
+  auto labels = req.initLabels(1);
+  labels[0].setKey(oci::labels::GC_EXPIRE);
+  labels[0].setValue(formatRfc3339(nowNanos() + LEASE_EXPIRES));
+  return kj::str(req.send().wait(daemon.waitScope()).getLease().getId());
+}
+
+void releaseLease(DaemonClient& daemon, schema::Namespace::Client ns, kj::StringPtr id) {
+  auto req = ns.leasesRequest().send().getLeases().deleteRequest();
+  req.setId(id);
+  // Should this fail, the lease expires by itself.
+  kj::runCatchingExceptions([&]() { req.send().wait(daemon.waitScope()); });
+}
+
+}  // namespace
+
 Container Client::newContainer(kj::StringPtr id, kj::Maybe<const Image&> image,
                                ContainerOptions options) {
   auto ns = daemon_->ns(ns_);
@@ -95,9 +117,16 @@ Container Client::newContainer(kj::StringPtr id, kj::Maybe<const Image&> image,
 auto specJson = oci::generateSpec(spec);
 
 schema::Snapshots::Client snapshots = nullptr;
+kj::Maybe<kj::String> lease;
+KJ_DEFER(KJ_IF_MAYBE(id, lease) { releaseLease(*daemon_, ns, *id); });
 KJ_IF_MAYBE(i, image) {
-  // containerd's WithNewSnapshot: the container's own active snapshot on the image's layers.
-  auto sreq = ns.snapshotsRequest();
+  // containerd's WithNewSnapshot: the container's own active snapshot on the image's layers,
+  // made under a lease (as containerd's client does) that keeps it from garbage collection
+  // until the container record holds it.
+  lease = takeLease(*daemon_, ns);
+  auto withLease = ns.withLeaseRequest();
+  withLease.setId(KJ_ASSERT_NONNULL(lease));
+  auto sreq = withLease.send().getNs().snapshotsRequest();
   sreq.setSnapshotter(snapshotter);
   snapshots = sreq.send().getSnapshots();
   auto prepare = snapshots.prepareRequest();

@@ -13,6 +13,9 @@ namespace ctrd {
 constexpr kj::StringPtr DEFAULT_SNAPSHOTTER = "overlayfs"_kj;
 // The snapshotter a request that names none uses, as containerd's default on Linux.
 
+constexpr kj::StringPtr SNAPSHOTTERS[] = {"overlayfs"_kj, "native"_kj};
+// Every snapshotter containerd-snapshot serves.
+
 inline kj::StringPtr snapshotterOrDefault(kj::StringPtr name) {
   return name.size() > 0 ? name : DEFAULT_SNAPSHOTTER;
 }

@@ -29,6 +29,8 @@ namespace labels {
 constexpr kj::StringPtr UNCOMPRESSED = "containerd.io/uncompressed"_kj;
 // On a layer blob: its diff ID.
 constexpr kj::StringPtr GC_ROOT = "containerd.io/gc.root"_kj;
+constexpr kj::StringPtr GC_EXPIRE = "containerd.io/gc.expire"_kj;
+// On a lease: when it stops protecting anything (RFC 3339).
 constexpr kj::StringPtr GC_CONTENT = "containerd.io/gc.ref.content."_kj;
 // + "config", "l.<i>" (layers), "m.<i>" (an index's manifests): what a blob keeps alive.
 constexpr kj::StringPtr GC_SNAPSHOT = "containerd.io/gc.ref.snapshot."_kj;

@@ -78,6 +78,8 @@ TEST_F(ContainersTest, ACreatedContainerHasTheImagesSpecAndASnapshotOnItsChain) 
 TEST_F(ContainersTest, KeepSnapshotKeepsIt) {
   ASSERT_EQ(ctr({"containers", "create", image, "keep"}).status, 0);
   ASSERT_EQ(ctr({"containers", "rm", "--keep-snapshot", "keep"}).status, 0);
+  // Kept through garbage collection too: nothing else refers to it now.
+  ASSERT_EQ(ctr({"gc"}).status, 0);
   EXPECT_EQ(ctr({"snapshots", "info", "keep"}).status, 0);
 }
 

@@ -318,6 +318,10 @@ int freePort() {
   return ntohs(addr.sin_port);
 }
 
+void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
 std::string readFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;

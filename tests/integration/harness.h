@@ -58,6 +58,7 @@ int freePort();
 // A TCP port on 127.0.0.1 nobody listens on right now.
 
 std::string readFile(const std::string& path);
+void writeFile(const std::string& path, const std::string& content);
 
 class TempDir {
 public:

@@ -1,6 +1,7 @@
 // containerd's "isolated" content policy on every path that adds a blob to a namespace: the
 // namespace supplies the bytes (and they are verified), or it gains nothing. Knowing another
 // tenant's digest is never enough.
+#include <client/client.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -24,6 +25,11 @@ protected:
     digest = daemon.ctr({"-n", "victim", "content", "ls", "-q"}).out;
     while (!digest.empty() && digest.back() == '\n') digest.pop_back();
     ASSERT_EQ(digest.rfind("sha256:", 0), 0u) << digest;
+    // The victim keeps it: garbage collection (which failed pulls set off) leaves it alone.
+    ASSERT_EQ(
+        daemon.ctr({"-n", "victim", "content", "label", digest, "containerd.io/gc.root=victim"})
+            .status,
+        0);
   }
 
   void TearDown() override {
@@ -95,13 +101,25 @@ TEST_F(IsolationTest, PullOfALayerAndConfigAnotherTenantHoldsDownloadsAndVerifie
 TEST_F(IsolationTest, PullOfTheRightBytesGainsTheBlobForThatTenantToo) {
   // Supplying the bytes is how a second tenant gains a blob: the layer served is the secret
   // itself, so the pull downloads it, verifies it and records it for evil.
+  // The pull runs under evil's own lease, so that what it fetched stays after it fails.
   int port;
   auto registry = lyingRegistry("layers-true", port);
-  auto r = daemon.ctr({"-n", "evil", "images", "pull", "--plain-http",
-                       "127.0.0.1:" + std::to_string(port) + "/x:latest"});
+  DaemonClient client(daemon.socket().c_str());
+  auto evil = client.ns("evil");
+  auto lease = evil.leasesRequest().send().getLeases().createRequest();
+  lease.setId("keep");
+  lease.send().wait(client.waitScope());
+  auto withLease = evil.withLeaseRequest();
+  withLease.setId("keep");
+  auto pull = withLease.send().getNs().imagesRequest().send().getImages().pullRequest();
+  pull.setRef(kj::str("127.0.0.1:", port, "/x:latest"));
+  pull.initOptions().initResolver().setPlainHttp(true);
   // The config is not a config, so the pull fails at parse; the blob itself was supplied.
-  EXPECT_NE(r.status, 0);
-  EXPECT_EQ(daemon.ctr({"-n", "evil", "content", "get", digest}).out, SECRET) << r.err;
+  auto failed = kj::runCatchingExceptions([&]() { pull.send().wait(client.waitScope()); });
+  EXPECT_NE(failed, nullptr);
+  EXPECT_EQ(daemon.ctr({"-n", "evil", "content", "get", digest}).out, SECRET);
+  auto resources = daemon.ctr({"-n", "evil", "leases", "ls"});
+  EXPECT_NE(resources.out.find("keep"), std::string::npos) << resources.out;
 }
 
 TEST_F(IsolationTest, NestedIndexesCannotFanOutWithoutBound) {

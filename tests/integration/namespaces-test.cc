@@ -52,6 +52,10 @@ TEST_F(NamespacesTest, CreateListLabelAndRemove) {
 
 TEST_F(NamespacesTest, RemovingOneThatHoldsAnythingIsRefusedNamingWhat) {
   ASSERT_EQ(ctr({"-n", "full", "content", "ingest", "r"}, "a blob\n").status, 0);
+  // Kept from garbage collection, which the removals below set off.
+  auto held = ctr({"-n", "full", "content", "ls", "-q"}).out;
+  held.pop_back();
+  ASSERT_EQ(ctr({"-n", "full", "content", "label", held, "containerd.io/gc.root=test"}).status, 0);
   ASSERT_EQ(ctr({"-n", "full", "snapshots", "prepare", "work"}).status, 0);
   TempDir rootfs;
   ASSERT_EQ(

@@ -27,10 +27,6 @@ size_t count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-void writeFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-}
-
 std::string randomBytes(size_t n) {
   std::ifstream in("/dev/urandom", std::ios::binary);
   std::string out(n, '\0');

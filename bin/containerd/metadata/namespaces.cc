@@ -87,6 +87,7 @@ kj::Vector<kj::StringPtr> NamespaceTable::holdings(kj::StringPtr ns) {
       {"images", "SELECT 1 FROM images WHERE namespace = ?1 LIMIT 1"},
       {"blobs", "SELECT 1 FROM content WHERE namespace = ?1 LIMIT 1"},
       {"containers", "SELECT 1 FROM containers WHERE namespace = ?1 LIMIT 1"},
+      {"leases", "SELECT 1 FROM leases WHERE namespace = ?1 LIMIT 1"},
   };
   for (auto& k : kinds) {
     Statement s(store.database(), k.query);

@@ -32,7 +32,7 @@ public:
   // False if it does not exist.
   kj::Vector<kj::StringPtr> holdings(kj::StringPtr ns);
   // What the namespace still holds of what meta.db records, by containerd's names: "images",
-  // "blobs", "containers" (snapshots are containerd-snapshot's to tell).
+  // "blobs", "containers", "leases" (snapshots are containerd-snapshot's to tell).
   bool remove(kj::StringPtr ns);
   // False if it does not exist.
 

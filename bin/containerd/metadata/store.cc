@@ -6,10 +6,11 @@
 namespace ctrd {
 
 MetadataStore::MetadataStore(kj::StringPtr path)
-    : namespaces(*this), content(*this), images(*this), containers(*this), db(path) {
+    : namespaces(*this), content(*this), images(*this), containers(*this), leases(*this), db(path) {
   content.createTables();
   images.createTables();
   containers.createTables();
+  leases.createTables();
   namespaces.createTables();  // last: it records the namespaces the others hold
 }
 
@@ -39,6 +40,7 @@ MetadataStore::Scope::~Scope() noexcept(false) {
   auto changes = kj::mv(store.pending);
   store.pending = {};
   transaction = nullptr;  // rolls back unless committed
+  if (committed) store.generation_++;
   if (!committed || changes.size() == 0) return;
   for (auto& listener : store.listeners) {
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { listener(changes); })) {

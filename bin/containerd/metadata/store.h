@@ -1,8 +1,8 @@
 // meta.db: what each namespace holds, owned by the supervisor alone. One table per kind, each
-// written only by its own class (namespaces.h, content.h, images.h, containers.h; leases will
-// join them), all through the one transaction rule here: every write runs in a transaction, and
-// what it changed is handed to the listeners only after it commits (events and garbage
-// collection hook in there). Snapshot records stay with containerd-snapshot (see README.md).
+// written only by its own class (namespaces.h, content.h, images.h, containers.h, leases.h),
+// all through the one transaction rule here: every write runs in a transaction, and what it
+// changed is handed to the listeners only after it commits (events hook in there; garbage
+// collection watches generation()). Snapshot records stay with containerd-snapshot (see README.md).
 #pragma once
 
 #include <common/sqlite.h>
@@ -15,6 +15,7 @@
 #include "containers.h"
 #include "content.h"
 #include "images.h"
+#include "leases.h"
 #include "namespaces.h"
 
 namespace ctrd {
@@ -34,6 +35,7 @@ public:
   ContentTable content;
   ImageTable images;
   ContainerTable containers;
+  LeaseTable leases;
 
   void onCommit(kj::Function<void(kj::ArrayPtr<const Change>)> listener);
   // Called after each committed write that changed something, with what it changed.
@@ -58,6 +60,10 @@ public:
 
   Database& database() { return db; }
 
+  uint64_t generation() const { return generation_; }
+  // Counts committed writes: whoever read the tables outside a write (garbage collection's
+  // mark) knows from it whether what it read still holds.
+
 private:
   class Scope {
   public:
@@ -73,6 +79,7 @@ private:
 
   Database db;
   uint32_t depth = 0;
+  uint64_t generation_ = 0;
   kj::Vector<Change> pending;
   kj::Vector<kj::Function<void(kj::ArrayPtr<const Change>)>> listeners;
 };
