@@ -62,6 +62,8 @@ interface Namespace {
   # The same namespace, with what its content, snapshots and diff services create (blobs,
   # snapshots) recorded in the lease, kept from garbage collection while the lease lives, as
   # containerd's `containerd-lease` header does. `not found` when the lease does not exist.
+  events @9 () -> (events :Events);
+  # This namespace's events only (the bootstrap's `events` sees every namespace's).
 }
 
 struct NamespaceInfo {

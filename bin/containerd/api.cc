@@ -67,6 +67,10 @@ public:
     context.getResults().setName(name_);
     return kj::READY_NOW;
   }
+  kj::Promise<void> events(EventsContext context) override {
+    context.getResults().setEvents(kj::heap<EventsServer>(backends.events, kj::str(name_)));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> withLease(WithLeaseContext context) override {
     auto id = context.getParams().getId();
     validateIdentifier("lease", id);
@@ -101,8 +105,9 @@ kj::Promise<void> ContainerdServer::namespaces(NamespacesContext context) {
   return kj::READY_NOW;
 }
 
-kj::Promise<void> ContainerdServer::events(EventsContext) {
-  return makeError(ErrorKind::NOT_IMPLEMENTED, "events");
+kj::Promise<void> ContainerdServer::events(EventsContext context) {
+  context.getResults().setEvents(kj::heap<EventsServer>(backends.events, nullptr));
+  return kj::READY_NOW;
 }
 
 kj::Promise<void> ContainerdServer::collectGarbage(CollectGarbageContext context) {

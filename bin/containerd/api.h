@@ -7,6 +7,7 @@
 #include <schema/containerd.capnp.h>
 
 #include "blob-deletions.h"
+#include "events.h"
 #include "gc.h"
 #include "metadata/store.h"
 #include "supervisor.h"
@@ -21,6 +22,7 @@ struct Backends {
   Inflight& inflight;
   BlobDeletions& deletions;
   GarbageCollector& gc;
+  EventBus& events;
 
   ServiceProcess& service(ServiceKind kind);
 };

@@ -127,7 +127,10 @@ int run(const Flags& flags) {
   }
   GarbageCollector gc(metadata, content, KJ_ASSERT_NONNULL(snapshotService), deletions,
                       io.provider->getTimer());
-  Backends backends{services, metadata, io.provider->getTimer(), inflight, deletions, gc};
+  EventBus events;
+  metadata.onCommit(
+      [&events](kj::ArrayPtr<const Change> changes) { publishCommitted(events, changes); });
+  Backends backends{services, metadata, io.provider->getTimer(), inflight, deletions, gc, events};
   auto starts = KJ_MAP(s, services) {
     return s->start();
   };

@@ -68,8 +68,14 @@ kj::Promise<void> NamespaceSnapshots::prepare(PrepareContext context) {
   req.setKey(toStore(p.getKey()));
   req.setParent(toStore(p.getParent()));
   req.setLabels(p.getLabels());
-  return changing(unprefixErrors(req.send().then(
-      [context](auto r) mutable { context.getResults().setMounts(r.getMounts()); })));
+  return changing(unprefixErrors(req.send().then([this, context](auto r) mutable {
+    context.getResults().setMounts(r.getMounts());
+    auto p = context.getParams();
+    backends.events.publish(
+        ns, "/snapshot/prepare",
+        eventFields(
+            {{"key", p.getKey()}, {"parent", p.getParent()}, {"snapshotter", snapshotter}}));
+  })));
 }
 
 kj::Promise<void> NamespaceSnapshots::view(ViewContext context) {
@@ -97,7 +103,12 @@ kj::Promise<void> NamespaceSnapshots::commit(CommitContext context) {
   req.setName(toStore(p.getName()));
   req.setKey(toStore(p.getKey()));
   req.setLabels(p.getLabels());
-  return changing(unprefixErrors(req.send().ignoreResult()));
+  return changing(unprefixErrors(req.send().then([this, context](auto) mutable {
+    auto p = context.getParams();
+    backends.events.publish(
+        ns, "/snapshot/commit",
+        eventFields({{"key", p.getKey()}, {"name", p.getName()}, {"snapshotter", snapshotter}}));
+  })));
 }
 
 kj::Promise<void> NamespaceSnapshots::rebase(RebaseContext context) {
@@ -116,7 +127,10 @@ kj::Promise<void> NamespaceSnapshots::traits(TraitsContext context) {
 kj::Promise<void> NamespaceSnapshots::remove(RemoveContext context) {
   auto req = inner.removeRequest();
   req.setKey(toStore(context.getParams().getKey()));
-  return unprefixErrors(req.send().then([this](auto) {
+  return unprefixErrors(req.send().then([this, context](auto) mutable {
+    backends.events.publish(
+        ns, "/snapshot/remove",
+        eventFields({{"key", context.getParams().getKey()}, {"snapshotter", snapshotter}}));
     // Its parent may be garbage now.
     backends.gc.schedule();
   }));

@@ -1,5 +1,6 @@
 #include "tasks-api.h"
 
+#include <common/clock.h>
 #include <common/errors.h>
 #include <common/identifiers.h>
 
@@ -30,6 +31,30 @@ kj::Promise<bool> hasTask(Backends& backends, kj::StringPtr ns, kj::StringPtr co
                            }
                            return false;
                          });
+}
+
+void NamespaceTasks::published(kj::StringPtr topic, kj::StringPtr containerId, kj::StringPtr execId,
+                               uint32_t pid) {
+  auto fields = eventFields({{"container_id", containerId}});
+  if (execId.size() > 0) fields.add(EventField{kj::str("exec_id"), kj::str(execId), false});
+  if (pid > 0) fields.add(EventField{kj::str("pid"), kj::str(pid), true});
+  backends.events.publish(ns, topic, kj::mv(fields));
+}
+
+void NamespaceTasks::watchExit(kj::StringPtr containerId, kj::StringPtr execId, uint32_t pid) {
+  // One wait per process for the daemon's life: its exit becomes /tasks/exit.
+  auto req = shim(containerId).waitRequest();
+  req.setExecId(execId);
+  auto& events = backends.events;
+  events.watch(req.send().then([&events, ns = kj::str(ns), id = kj::str(containerId),
+                                exec = kj::str(execId), pid](auto response) {
+    auto exit = response.getExit();
+    auto fields = eventFields({{"container_id", id}, {"id", exec.size() > 0 ? exec : id}});
+    fields.add(EventField{kj::str("pid"), kj::str(pid), true});
+    fields.add(EventField{kj::str("exit_status"), kj::str(exit.getStatus()), true});
+    fields.add(EventField{kj::str("exited_at"), formatRfc3339(exit.getExitedAt()), false});
+    events.publish(ns, "/tasks/exit", kj::mv(fields));
+  }));
 }
 
 kj::Promise<void> NamespaceTasks::create(CreateContext context) {
@@ -72,8 +97,14 @@ kj::Promise<void> NamespaceTasks::create(CreateContext context) {
         create.setStdio(stdio);
         create.setStart(andStart);
         return create.send()
-            .then(
-                [context](auto created) mutable { context.getResults().setPid(created.getPid()); })
+            .then([this, context, andStart, id = kj::str(id)](auto created) mutable {
+              context.getResults().setPid(created.getPid());
+              published("/tasks/create", id, "", created.getPid());
+              if (andStart) {
+                published("/tasks/start", id, "", created.getPid());
+                watchExit(id, "", created.getPid());
+              }
+            })
             .catch_([this, shim, id = kj::mv(id)](kj::Exception&& e) mutable -> kj::Promise<void> {
               // The runtime refused (a missing command, a bad spec): nothing stays behind.
               auto cleanup = runtime().cleanupRequest();
@@ -95,8 +126,15 @@ kj::Promise<void> NamespaceTasks::start(StartContext context) {
   auto params = context.getParams();
   auto req = shim(params.getContainerId()).startRequest();
   req.setExecId(params.getExecId());
-  return req.send().then(
-      [context](auto response) mutable { context.getResults().setPid(response.getPid()); });
+  return req.send().then([this, context](auto response) mutable {
+    auto params = context.getParams();
+    auto pid = response.getPid();
+    context.getResults().setPid(pid);
+    auto exec = params.getExecId();
+    published(exec.size() > 0 ? "/tasks/exec-started"_kj : "/tasks/start"_kj,
+              params.getContainerId(), exec, pid);
+    watchExit(params.getContainerId(), exec, pid);
+  });
 }
 
 kj::Promise<void> NamespaceTasks::delete_(DeleteContext context) {
@@ -120,10 +158,15 @@ kj::Promise<void> NamespaceTasks::delete_(DeleteContext context) {
   auto* c = cleanup.get();
   return req.send()
       .then(
-          [context, s, c](auto deleted) mutable {
+          [this, context, s, c](auto deleted) mutable {
             auto results = context.getResults();
             results.setExit(deleted.getExit());
             results.setPid(deleted.getPid());
+            auto fields = eventFields({{"container_id", context.getParams().getContainerId()}});
+            fields.add(EventField{kj::str("pid"), kj::str(deleted.getPid()), true});
+            fields.add(
+                EventField{kj::str("exit_status"), kj::str(deleted.getExit().getStatus()), true});
+            backends.events.publish(ns, "/tasks/delete", kj::mv(fields));
             return s.shutdownRequest()
                 .send()
                 .ignoreResult()
@@ -202,7 +245,10 @@ kj::Promise<void> NamespaceTasks::exec(ExecContext context) {
   req.setExecId(params.getExecId());
   req.setStdio(params.getStdio());
   req.setSpec(params.getSpec());
-  return req.send().ignoreResult();
+  return req.send().then([this, context](auto) mutable {
+    auto params = context.getParams();
+    published("/tasks/exec-added", params.getContainerId(), params.getExecId(), 0);
+  });
 }
 
 kj::Promise<void> NamespaceTasks::closeIo(CloseIoContext context) {
@@ -220,11 +266,21 @@ kj::Promise<void> NamespaceTasks::metrics(MetricsContext context) {
 }
 
 kj::Promise<void> NamespaceTasks::pause(PauseContext context) {
-  return shim(context.getParams().getContainerId()).pauseRequest().send().ignoreResult();
+  return shim(context.getParams().getContainerId())
+      .pauseRequest()
+      .send()
+      .then([this, context](auto) mutable {
+        published("/tasks/paused", context.getParams().getContainerId(), "", 0);
+      });
 }
 
 kj::Promise<void> NamespaceTasks::resume(ResumeContext context) {
-  return shim(context.getParams().getContainerId()).resumeRequest().send().ignoreResult();
+  return shim(context.getParams().getContainerId())
+      .resumeRequest()
+      .send()
+      .then([this, context](auto) mutable {
+        published("/tasks/resumed", context.getParams().getContainerId(), "", 0);
+      });
 }
 
 kj::Promise<void> NamespaceTasks::pids(PidsContext context) {

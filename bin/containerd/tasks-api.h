@@ -38,6 +38,9 @@ private:
 
   schema::TaskRuntime::Client runtime();
   schema::Shim::Client shim(kj::StringPtr containerId);
+  void published(kj::StringPtr topic, kj::StringPtr containerId, kj::StringPtr execId,
+                 uint32_t pid);
+  void watchExit(kj::StringPtr containerId, kj::StringPtr execId, uint32_t pid);
 };
 
 kj::Promise<bool> hasTask(Backends& backends, kj::StringPtr ns, kj::StringPtr containerId);

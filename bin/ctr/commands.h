@@ -32,6 +32,7 @@ void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals
 void registerTaskStdio(CLI::App& tasks, std::vector<Command>& commands, const Globals& globals);
 void registerRun(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerNamespaces(CLI::App& root, std::vector<Command>& commands);
+void registerEvents(CLI::App& root, std::vector<Command>& commands);
 void registerLeases(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerSnapshots(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   registerRun(app, commands, globals);
   registerNamespaces(app, commands);
   registerLeases(app, commands, globals);
+  registerEvents(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -18,6 +18,8 @@ public:
   schema::Containerd::Client containerd() { return rpc->bootstrap<schema::Containerd>(); }
   schema::Namespace::Client ns(kj::StringPtr name);
   // Pipelined: a bad name fails the first call made through it.
+  kj::Promise<void> disconnected() { return rpc->onDisconnect(); }
+  // Resolves when the daemon hangs up.
 
 private:
   kj::AsyncIoContext io;

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <oci/image.h>
 
+#include <deque>
+
 #include "client.h"
 
 namespace ctrd {
@@ -156,6 +158,83 @@ c.setSnapshotter(snapshotter);
 fillLabels(c.initLabels(options.labels.size()), options.labels);
 req.send().wait(waitScope);
 return Container(*this, kj::str(id));
+}
+
+class EventStream::Receiver final : public kj::Refcounted, public schema::Subscriber::Server {
+  // Queues what the daemon sends until next() takes it. (The server the daemon holds is a
+  // second reference: it may outlive the stream.)
+public:
+  kj::Promise<void> event(EventContext context) override {
+    auto e = context.getParams().getEnvelope();
+    auto data = e.getEvent();
+    queue.push_back(
+        Event{e.getTimestamp(), e.getSequence(), kj::str(e.getNamespace()), kj::str(e.getTopic()),
+              kj::str(kj::StringPtr(reinterpret_cast<const char*>(data.begin()), data.size()))});
+    KJ_IF_MAYBE(f, waiting) {
+      (*f)->fulfill();
+      waiting = nullptr;
+    }
+    return kj::READY_NOW;
+  }
+
+  std::deque<Event> queue;
+  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> waiting;
+};
+
+namespace {
+
+class ReceiverRef final : public schema::Subscriber::Server {
+public:
+  explicit ReceiverRef(kj::Own<EventStream::Receiver> r) : r(kj::mv(r)) {}
+  kj::Promise<void> event(EventContext context) override { return r->event(context); }
+
+private:
+  kj::Own<EventStream::Receiver> r;
+};
+
+}  // namespace
+
+EventStream::EventStream(DaemonClient& daemon, schema::Events::Client events,
+                         kj::ArrayPtr<const kj::StringPtr> filters)
+    : daemon(daemon), receiver(kj::refcounted<Receiver>()), subscription(nullptr) {
+  auto req = events.subscribeRequest();
+  auto list = req.initFilters(filters.size());
+  for (size_t i = 0; i < filters.size(); i++) list.set(i, filters[i]);
+  req.setSubscriber(kj::heap<ReceiverRef>(kj::addRef(*receiver)));
+  // Waited for: once it returns, every event published after is on its way.
+  subscription = req.send().wait(daemon.waitScope()).getSubscription();
+}
+
+EventStream::~EventStream() noexcept(false) {}
+
+kj::Maybe<Event> EventStream::next(kj::Duration timeout) {
+  if (receiver->queue.empty()) {
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    receiver->waiting = kj::mv(paf.fulfiller);
+    auto timer = daemon.lowLevel().getTimer().afterDelay(timeout);
+    auto gone = daemon.disconnected().then([]() -> kj::Promise<void> {
+      return makeError(ErrorKind::UNAVAILABLE, "the daemon closed the event stream");
+    });
+    paf.promise.exclusiveJoin(kj::mv(timer)).exclusiveJoin(kj::mv(gone)).wait(daemon.waitScope());
+    receiver->waiting = nullptr;
+    if (receiver->queue.empty()) return nullptr;
+  }
+  auto e = kj::mv(receiver->queue.front());
+  receiver->queue.pop_front();
+  return kj::mv(e);
+}
+
+Event EventStream::next() {
+  for (;;) {
+    KJ_IF_MAYBE(e, next(3600 * kj::SECONDS)) {
+      return kj::mv(*e);
+    }
+  }
+}
+
+kj::Own<EventStream> Client::subscribe(kj::ArrayPtr<const kj::StringPtr> filters) {
+  auto events = daemon_->ns(ns_).eventsRequest().send().getEvents();
+  return kj::heap<EventStream>(*daemon_, kj::mv(events), filters);
 }
 
 Container Client::loadContainer(kj::StringPtr id) {

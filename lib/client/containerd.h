@@ -17,8 +17,10 @@
 
 #include <common/labels.h>
 #include <kj/string.h>
+#include <kj/time.h>
 #include <kj/vector.h>
 #include <oci/runtime-spec.h>
+#include <schema/events.capnp.h>
 #include <stdint.h>
 
 namespace ctrd {
@@ -107,6 +109,36 @@ private:
   kj::String id_;
 };
 
+struct Event {
+  int64_t timestamp;  // nanoseconds since the epoch
+  uint64_t sequence;  // the daemon's: increasing, so a gap shows
+  kj::String ns;
+  kj::String topic;  // "/tasks/exit", ...; "/events/lost" stands for {"count": N} events dropped
+  kj::String json;   // the event's fields
+};
+
+class EventStream {
+  // Events as the daemon publishes them, in order, from when it was made.
+public:
+  EventStream(DaemonClient& daemon, schema::Events::Client events,
+              kj::ArrayPtr<const kj::StringPtr> filters);
+  // `filters` as containerd's: topic~="/tasks/", namespace==x, event.container_id==y.
+  ~EventStream() noexcept(false);
+  KJ_DISALLOW_COPY(EventStream);
+
+  Event next();
+  // Blocks until the next event; `disconnected` when the daemon goes away.
+  kj::Maybe<Event> next(kj::Duration timeout);
+  // Null when none came within `timeout`.
+
+  class Receiver;
+
+private:
+  DaemonClient& daemon;
+  kj::Own<Receiver> receiver;  // shared with the subscriber capability the daemon holds
+  schema::Subscription::Client subscription;
+};
+
 class Client {
 public:
   Client(kj::StringPtr address, kj::StringPtr ns = "default");
@@ -124,6 +156,8 @@ public:
   // layers, its spec from the image's config and `options`. Nothing is left when it fails.
   // Without an image, `options.spec.rootPath` is the root filesystem (ctr's --rootfs).
   Container loadContainer(kj::StringPtr id);
+  kj::Own<EventStream> subscribe(kj::ArrayPtr<const kj::StringPtr> filters = {});
+  // This namespace's events.
 
   kj::StringPtr ns() const { return ns_; }
   DaemonClient& daemon() { return *daemon_; }

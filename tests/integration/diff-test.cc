@@ -189,7 +189,9 @@ TEST_F(DiffTest, ComputedLayersRebuildTheSnapshot) {
     unmount(target);
     mounted = false;
 
-    auto digest = with({"diff", "--label", "made-by=test", "work"});
+    // Rooted: nothing else refers to the layer, and garbage collection would take it.
+    auto digest =
+        with({"diff", "--label", "made-by=test", "--label", "containerd.io/gc.root=test", "work"});
     digest.pop_back();
     auto info = ctr({"content", "ls"});
     EXPECT_NE(info.find(digest), std::string::npos) << info;

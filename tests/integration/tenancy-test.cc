@@ -1,10 +1,13 @@
 // One tenant against another, method by method: every method of the namespace-bound Content,
-// Images and Containers interfaces is called by "evil" (a fresh namespace per case) with the
-// digest, ref, name or id that "victim" uses, and must neither see, change nor gain anything of
-// the victim's. The table lists each method once: EveryMethodHasACase fails for a method added
-// to these interfaces without a case here. (Snapshots, Diff and Tasks are not in the table yet.)
+// Images, Containers and Leases interfaces (and Namespace.withLease, Namespace.events) is called by
+// "evil" (a fresh namespace per case) with the digest, ref, name or id that "victim" uses, and must
+// neither see, change nor gain anything of the victim's. The table lists each method once:
+// EveryMethodHasACase fails for a method added to these interfaces without a case here. (Snapshots,
+// Diff and Tasks are not in the table yet.) The victim's lease holds its blob: evil can neither see
+// it, add to it, take from it nor work under it.
 #include <capnp/schema.h>
 #include <client/client.h>
+#include <client/containerd.h>
 #include <common/errors.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -23,6 +26,7 @@ constexpr const char* SECRET = "the victim's blob\n";
 constexpr const char* IMAGE = "registry.example/victim/app:1";
 constexpr const char* CONTAINER = "victim-app";
 constexpr const char* INGEST = "victim-upload";
+constexpr const char* LEASE = "victim-lease";
 
 class TenancyTest : public testing::Test {
 public:  // for the cases in the table
@@ -53,6 +57,12 @@ public:  // for the cases in the table
                         CONTAINER, "true"})
                   .status,
               0);
+    ASSERT_EQ(daemon.ctr({"-n", "victim", "leases", "create", "--id", LEASE}).status, 0);
+    auto add = leases("victim").addResourceRequest();
+    add.setId(LEASE);
+    add.initResource().setType("content");
+    add.getResource().setId(digest);
+    add.send().wait(client->waitScope());
   }
 
   void TearDown() override {
@@ -75,6 +85,11 @@ public:  // for the cases in the table
     auto c = container.send().wait(client->waitScope()).getContainer();
     EXPECT_EQ(c.getLabels().size(), 0u);
     EXPECT_EQ(c.getImage(), "");
+    auto held = leases("victim").listResourcesRequest();
+    held.setId(LEASE);
+    auto resources = held.send().wait(client->waitScope()).getResources();
+    ASSERT_EQ(resources.size(), 1u);
+    EXPECT_EQ(resources[0].getId(), digest);
   }
 
   schema::Content::Client content(kj::StringPtr ns) {
@@ -85,6 +100,9 @@ public:  // for the cases in the table
   }
   schema::Containers::Client containers(kj::StringPtr ns) {
     return client->ns(ns).containersRequest().send().getContainers();
+  }
+  schema::Leases::Client leases(kj::StringPtr ns) {
+    return client->ns(ns).leasesRequest().send().getLeases();
   }
 
   template <typename Request>
@@ -258,6 +276,65 @@ std::map<std::string, std::map<std::string, Case>> cases() {
     req.setId(CONTAINER);
     f.expectNotFound(req);
   };
+  auto& leases = t["Leases"];
+  leases["create"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The same id is evil's own lease: it holds nothing of the victim's.
+    auto req = f.leases(evil).createRequest();
+    req.setId(LEASE);
+    req.send().wait(f.client->waitScope());
+    auto list = f.leases(evil).listResourcesRequest();
+    list.setId(LEASE);
+    EXPECT_EQ(list.send().wait(f.client->waitScope()).getResources().size(), 0u);
+  };
+  leases["delete"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.leases(evil).deleteRequest();
+    req.setId(LEASE);
+    req.setSync(true);
+    f.expectNotFound(req);
+  };
+  leases["list"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto r = f.leases(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getLeases().size(), 0u);
+  };
+  leases["addResource"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.leases(evil).addResourceRequest();
+    req.setId(LEASE);
+    req.initResource().setType("content");
+    req.getResource().setId(f.digest);
+    f.expectNotFound(req);
+  };
+  leases["deleteResource"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.leases(evil).deleteResourceRequest();
+    req.setId(LEASE);
+    req.initResource().setType("content");
+    req.getResource().setId(f.digest);
+    f.expectNotFound(req);
+  };
+  leases["listResources"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.leases(evil).listResourcesRequest();
+    req.setId(LEASE);
+    f.expectNotFound(req);
+  };
+  auto& ns = t["Namespace"];
+  ns["withLease"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.client->ns(evil).withLeaseRequest();
+    req.setId(LEASE);
+    f.expectNotFound(req);
+  };
+  ns["events"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // What evil subscribes to through its namespace is its own: the victim's change is not.
+    auto events = f.client->ns(evil).eventsRequest().send().getEvents();
+    EventStream stream(*f.client, kj::mv(events), {});
+    auto copy = std::string(IMAGE) + "-copy";
+    ASSERT_EQ(f.daemon.ctr({"-n", "victim", "images", "tag", IMAGE, copy}).status, 0);
+    ASSERT_EQ(f.daemon.ctr({"-n", "victim", "images", "rm", copy}).status, 0);
+    EXPECT_EQ(stream.next(300 * kj::MILLISECONDS), nullptr);
+    // Nor can it publish into the victim's.
+    auto publish = f.client->ns(evil).eventsRequest().send().getEvents().publishRequest();
+    publish.setNamespace("victim");
+    publish.setTopic("/evil/said");
+    f.expectNotFound(publish);
+  };
   return t;
 }
 
@@ -276,7 +353,11 @@ TEST(Tenancy, EveryMethodHasACase) {
       {"Content", methodsOf<schema::Content>()},
       {"Images", methodsOf<schema::Images>()},
       {"Containers", methodsOf<schema::Containers>()},
+      {"Leases", methodsOf<schema::Leases>()},
   };
+  // Of Namespace, the methods that take an id of their own (the others hand out the
+  // interfaces above, or its name).
+  EXPECT_EQ(table["Namespace"].size(), 2u);
   for (auto& [name, methods] : interfaces) {
     std::set<std::string> covered;
     for (auto& [method, run] : table[name]) covered.insert(method);
