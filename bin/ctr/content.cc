@@ -15,16 +15,6 @@
 namespace ctrd::ctr {
 namespace {
 
-std::string labelsText(capnp::List<schema::Label>::Reader labels) {
-  if (labels.size() == 0) return "";
-  std::string out;
-  for (auto l : labels) {
-    if (!out.empty()) out += ",";
-    out += std::string(l.getKey().cStr()) + "=" + l.getValue().cStr();
-  }
-  return out;
-}
-
 void writeAllOut(const kj::byte* p, size_t n) {
   while (n > 0) {
     ssize_t w = write(STDOUT_FILENO, p, n);
@@ -95,7 +85,7 @@ void registerContent(CLI::App& root, std::vector<Command>& commands, const Globa
          Table table({"DIGEST", "SIZE", "AGE", "LABELS"});
          for (auto info : response.getInfos()) {
            table.add({info.getDigest().cStr(), humanSize(info.getSize()),
-                      ageOf(info.getCreatedAt()), labelsText(info.getLabels())});
+                      ageOf(info.getCreatedAt()), labelsText(info.getLabels(), "")});
          }
          table.print();
        }});

@@ -96,6 +96,15 @@ void fillLabelArgs(const std::vector<std::string>& args,
   }
 }
 
+std::string labelsText(capnp::List<schema::Label>::Reader labels, const char* none) {
+  std::string out;
+  for (auto l : labels) {
+    if (!out.empty()) out += ",";
+    out += std::string(l.getKey().cStr()) + "=" + l.getValue().cStr();
+  }
+  return out.empty() ? none : out;
+}
+
 std::vector<std::string> withGcRoot(std::vector<std::string> labels) {
   labels.push_back(std::string("containerd.io/gc.root=") +
                    formatRfc3339(nowNanos() / 1000000000 * 1000000000).cStr());

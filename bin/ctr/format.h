@@ -27,6 +27,9 @@ std::string rfc3339(int64_t nanoseconds);
 void fillLabelArgs(const std::vector<std::string>& args,
                    capnp::List<schema::Label>::Builder labels);
 // `--label key=value`, `ctr ... label ID key=value key=` (an empty value removes the label).
+std::string labelsText(capnp::List<schema::Label>::Reader labels, const char* none = "-");
+// "k=v,k2=v2", as ctr's LABELS columns; `none` when there are none.
+
 std::vector<std::string> withGcRoot(std::vector<std::string> labels);
 // `labels` and `containerd.io/gc.root=<now>`: what containerd's ctr puts on the snapshots it
 // makes (snapshots prepare, view, commit), so that garbage collection leaves them alone.

@@ -24,15 +24,6 @@ std::string platformsText(capnp::List<schema::Platform>::Reader platforms) {
   return out.empty() ? "-" : out;
 }
 
-std::string labelsText(capnp::List<schema::Label>::Reader labels) {
-  std::string out;
-  for (auto l : labels) {
-    if (!out.empty()) out += ",";
-    out += std::string(l.getKey().cStr()) + "=" + l.getValue().cStr();
-  }
-  return out.empty() ? "-" : out;
-}
-
 }  // namespace
 
 void registerImages(CLI::App& root, std::vector<Command>& commands, const Globals& globals) {

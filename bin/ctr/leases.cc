@@ -17,15 +17,6 @@ schema::Leases::Client openLeases(DaemonClient& client, const Globals& globals) 
   return client.ns(globals.ns.c_str()).leasesRequest().send().getLeases();
 }
 
-std::string labelsText(capnp::List<schema::Label>::Reader labels) {
-  std::string out;
-  for (auto l : labels) {
-    if (!out.empty()) out += ",";
-    out += std::string(l.getKey().cStr()) + "=" + l.getValue().cStr();
-  }
-  return out.empty() ? "-" : out;
-}
-
 void printReport(schema::GcReport::Reader r) {
   printf(
       "removed %u blob records (%u blobs, %s freed), %u snapshots, %u expired leases in %.1f ms"

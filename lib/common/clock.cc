@@ -76,7 +76,9 @@ kj::Maybe<int64_t> parseRfc3339(kj::StringPtr text) {
   return seconds * 1000000000 + nanos;
 }
 
-kj::String formatRfc3339(int64_t nanoseconds) {
+namespace {
+
+kj::String formatTime(int64_t nanoseconds, const char* layout, const char* zone) {
   time_t seconds = nanoseconds / 1000000000;
   int64_t nanos = nanoseconds % 1000000000;
   if (nanos < 0) {
@@ -85,8 +87,8 @@ kj::String formatRfc3339(int64_t nanoseconds) {
   }
   struct tm tm;
   gmtime_r(&seconds, &tm);
-  char out[64];
-  size_t n = strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[80];
+  size_t n = strftime(out, sizeof(out), layout, &tm);
   if (nanos > 0) {
     char fraction[16];
     snprintf(fraction, sizeof(fraction), ".%09lld", static_cast<long long>(nanos));
@@ -94,8 +96,18 @@ kj::String formatRfc3339(int64_t nanoseconds) {
     while (fraction[len - 1] == '0') fraction[--len] = '\0';
     n += snprintf(out + n, sizeof(out) - n, "%s", fraction);
   }
-  snprintf(out + n, sizeof(out) - n, "Z");
+  snprintf(out + n, sizeof(out) - n, "%s", zone);
   return kj::str(out);
+}
+
+}  // namespace
+
+kj::String formatRfc3339(int64_t nanoseconds) {
+  return formatTime(nanoseconds, "%Y-%m-%dT%H:%M:%S", "Z");
+}
+
+kj::String formatGoTime(int64_t nanoseconds) {
+  return formatTime(nanoseconds, "%Y-%m-%d %H:%M:%S", " +0000 UTC");
 }
 
 }  // namespace ctrd

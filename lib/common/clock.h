@@ -19,5 +19,7 @@ kj::Maybe<int64_t> parseRfc3339(kj::StringPtr text);
 
 kj::String formatRfc3339(int64_t nanoseconds);
 // UTC, with the nanoseconds Go prints (none when zero, trailing zeros dropped).
+kj::String formatGoTime(int64_t nanoseconds);
+// Go's time.Time.String() in UTC: "2026-12-03 03:50:00.123456789 +0000 UTC".
 
 }  // namespace ctrd
