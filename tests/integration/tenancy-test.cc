@@ -1,10 +1,11 @@
 // One tenant against another, method by method: every method of the namespace-bound Content,
-// Images, Containers and Leases interfaces (and Namespace.withLease, Namespace.events) is called by
-// "evil" (a fresh namespace per case) with the digest, ref, name or id that "victim" uses, and must
-// neither see, change nor gain anything of the victim's. The table lists each method once:
-// EveryMethodHasACase fails for a method added to these interfaces without a case here. (Snapshots,
-// Diff and Tasks are not in the table yet.) The victim's lease holds its blob: evil can neither see
-// it, add to it, take from it nor work under it.
+// Images, Containers, Leases, Snapshots, Diff and Tasks interfaces (and Namespace.withLease and
+// Namespace.events) is called by "evil" (a fresh namespace per case) with the digest, ref, name,
+// key or id that "victim" uses, and must neither see, change nor gain anything of the victim's.
+// The table lists each method once: EveryMethodHasACase fails for a method added to these
+// interfaces without a case here. The victim has a blob held by an image and by a lease, an
+// ingest in progress, a committed and an active snapshot, and a container with a running task,
+// which must all stay as they were.
 #include <capnp/schema.h>
 #include <client/client.h>
 #include <client/containerd.h>
@@ -27,6 +28,8 @@ constexpr const char* IMAGE = "registry.example/victim/app:1";
 constexpr const char* CONTAINER = "victim-app";
 constexpr const char* INGEST = "victim-upload";
 constexpr const char* LEASE = "victim-lease";
+constexpr const char* BASE = "victim-base";
+constexpr const char* WORK = "victim-work";
 
 class TenancyTest : public testing::Test {
 public:  // for the cases in the table
@@ -52,11 +55,19 @@ public:  // for the cases in the table
     image.getTarget().setMediaType("application/vnd.oci.image.manifest.v1+json");
     image.getTarget().setSize(strlen(SECRET));
     create.send().wait(client->waitScope());
+    run({"/bin/mkdir", "-p", rootfs.path() + "/bin"});
+    run({"/bin/cp", "/bin/busybox", rootfs.path() + "/bin/busybox"});
+    run({"/bin/ln", "-s", "busybox", rootfs.path() + "/bin/sleep"});
     ASSERT_EQ(daemon
                   .ctr({"-n", "victim", "containers", "create", "--rootfs", rootfs.path(),
-                        CONTAINER, "true"})
+                        CONTAINER, "sleep", "600"})
                   .status,
               0);
+    auto started = daemon.ctr({"-n", "victim", "tasks", "start", "-d", CONTAINER});
+    ASSERT_EQ(started.status, 0) << started.err;
+    ASSERT_EQ(daemon.ctr({"-n", "victim", "snapshots", "prepare", "b"}).status, 0);
+    ASSERT_EQ(daemon.ctr({"-n", "victim", "snapshots", "commit", BASE, "b"}).status, 0);
+    ASSERT_EQ(daemon.ctr({"-n", "victim", "snapshots", "prepare", WORK, BASE}).status, 0);
     ASSERT_EQ(daemon.ctr({"-n", "victim", "leases", "create", "--id", LEASE}).status, 0);
     auto add = leases("victim").addResourceRequest();
     add.setId(LEASE);
@@ -85,6 +96,19 @@ public:  // for the cases in the table
     auto c = container.send().wait(client->waitScope()).getContainer();
     EXPECT_EQ(c.getLabels().size(), 0u);
     EXPECT_EQ(c.getImage(), "");
+    auto tasksLs = daemon.ctr({"-n", "victim", "tasks", "ls"});
+    EXPECT_NE(tasksLs.out.find("RUNNING"), std::string::npos) << tasksLs.out;
+    auto snapshotsLs = daemon.ctr({"-n", "victim", "snapshots", "ls"});
+    EXPECT_NE(snapshotsLs.out.find(BASE), std::string::npos) << snapshotsLs.out;
+    EXPECT_NE(snapshotsLs.out.find(WORK), std::string::npos) << snapshotsLs.out;
+    auto stat = snapshots("victim").statRequest();
+    stat.setKey(BASE);
+    for (auto l : stat.send().wait(client->waitScope()).getInfo().getLabels()) {
+      EXPECT_NE(l.getKey(), "stolen");
+    }
+    daemon.ctr({"-n", "victim", "tasks", "kill", "-s", "KILL", CONTAINER});
+    daemon.ctr({"-n", "victim", "tasks", "wait", CONTAINER});
+    daemon.ctr({"-n", "victim", "tasks", "rm", CONTAINER});
     auto held = leases("victim").listResourcesRequest();
     held.setId(LEASE);
     auto resources = held.send().wait(client->waitScope()).getResources();
@@ -103,6 +127,24 @@ public:  // for the cases in the table
   }
   schema::Leases::Client leases(kj::StringPtr ns) {
     return client->ns(ns).leasesRequest().send().getLeases();
+  }
+  schema::Snapshots::Client snapshots(kj::StringPtr ns) {
+    auto req = client->ns(ns).snapshotsRequest();
+    req.setSnapshotter("overlayfs");
+    return req.send().getSnapshots();
+  }
+  schema::Diff::Client diff(kj::StringPtr ns) {
+    return client->ns(ns).diffRequest().send().getDiff();
+  }
+  schema::Tasks::Client tasks(kj::StringPtr ns) {
+    return client->ns(ns).tasksRequest().send().getTasks();
+  }
+
+  template <typename Request>
+  void expectRefused(Request&& request) {
+    // Any error: a method this daemon does not implement yet refuses everyone alike.
+    EXPECT_NE(kj::runCatchingExceptions([&]() { request.send().wait(client->waitScope()); }),
+              nullptr);
   }
 
   template <typename Request>
@@ -315,6 +357,151 @@ std::map<std::string, std::map<std::string, Case>> cases() {
     req.setId(LEASE);
     f.expectNotFound(req);
   };
+  auto& snapshots = t["Snapshots"];
+  auto snapshotCase = [](auto makeRequest) {
+    return [makeRequest](TenancyTest& f, kj::StringPtr evil) {
+      auto req = makeRequest(f.snapshots(evil));
+      f.expectNotFound(req);
+    };
+  };
+  snapshots["prepare"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.prepareRequest();
+    req.setKey("on-victims");
+    req.setParent(BASE);
+    return req;
+  });
+  snapshots["view"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.viewRequest();
+    req.setKey("view-of-victims");
+    req.setParent(BASE);
+    return req;
+  });
+  snapshots["mounts"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.mountsRequest();
+    req.setKey(WORK);
+    return req;
+  });
+  snapshots["commit"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.commitRequest();
+    req.setName("stolen");
+    req.setKey(WORK);
+    return req;
+  });
+  snapshots["remove"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.removeRequest();
+    req.setKey(WORK);
+    return req;
+  });
+  snapshots["stat"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.statRequest();
+    req.setKey(BASE);
+    return req;
+  });
+  snapshots["update"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.updateRequest();
+    req.setKey(BASE);
+    auto l = req.initLabels(1);
+    l[0].setKey("stolen");
+    l[0].setValue("yes");
+    req.initFieldpaths(1).set(0, "labels.stolen");
+    return req;
+  });
+  snapshots["usage"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.usageRequest();
+    req.setKey(WORK);
+    return req;
+  });
+  snapshots["writableDir"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.writableDirRequest();
+    req.setKey(WORK);
+    return req;
+  });
+  snapshots["rebase"] = snapshotCase([](schema::Snapshots::Client s) {
+    auto req = s.rebaseRequest();
+    req.setKey(WORK);
+    req.setParent(BASE);
+    return req;
+  });
+  snapshots["list"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto r = f.snapshots(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getInfos().size(), 0u);
+  };
+  snapshots["cleanup"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // Harmless to anyone's records (TearDown finds the victim's).
+    f.snapshots(evil).cleanupRequest().send().wait(f.client->waitScope());
+  };
+  snapshots["traits"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The snapshotter's own, the same for everyone.
+    f.snapshots(evil).traitsRequest().send().wait(f.client->waitScope());
+  };
+  auto& diff = t["Diff"];
+  diff["apply"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The victim's blob as a layer into evil's own snapshot: evil does not hold the blob.
+    auto prepare = f.snapshots(evil).prepareRequest();
+    prepare.setKey("mine");
+    prepare.send().wait(f.client->waitScope());
+    auto req = f.diff(evil).applyRequest();
+    req.initLayer().setDigest(f.digest);
+    req.getLayer().setMediaType("application/vnd.oci.image.layer.v1.tar");
+    req.getLayer().setSize(strlen(SECRET));
+    req.setSnapshotter("overlayfs");
+    req.setKey("mine");
+    f.expectNotFound(req);
+  };
+  diff["diff"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.diff(evil).diffRequest();
+    req.setSnapshotter("overlayfs");
+    req.setKey(WORK);
+    f.expectNotFound(req);
+  };
+  diff["inherit"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.diff(evil).inheritRequest();
+    req.setSnapshotter("overlayfs");
+    req.setKey(WORK);
+    req.initPaths(1).set(0, "etc");
+    f.expectNotFound(req);
+  };
+  auto& tasks = t["Tasks"];
+  auto taskCase = [](auto fill) {
+    // The victim's container id, through evil's tasks service.
+    return [fill](TenancyTest& f, kj::StringPtr evil) {
+      auto req = fill(f.tasks(evil));
+      f.expectNotFound(req);
+    };
+  };
+#define TASK_CASE(method, ...)                            \
+  tasks[#method] = taskCase([](schema::Tasks::Client c) { \
+    auto req = c.method##Request();                       \
+    req.setContainerId(CONTAINER);                        \
+    __VA_ARGS__;                                          \
+    return req;                                           \
+  })
+  TASK_CASE(create);
+  TASK_CASE(start);
+  TASK_CASE(delete);
+  TASK_CASE(get);
+  TASK_CASE(kill, req.setSignal(9), req.setAll(true));
+  TASK_CASE(exec, req.setExecId("evil-exec"),
+            req.initSpec().setJson(kj::StringPtr("{\"args\":[\"sleep\",\"1\"]}").asBytes()));
+  TASK_CASE(resizePty, req.setWidth(1), req.setHeight(1));
+  TASK_CASE(closeIo);
+  TASK_CASE(pause);
+  TASK_CASE(resume);
+  TASK_CASE(pids);
+  TASK_CASE(update, req.setResources(kj::StringPtr("{\"pids\":{\"limit\":1}}").asBytes()));
+  TASK_CASE(wait);
+  TASK_CASE(metrics);
+  TASK_CASE(attach);
+#undef TASK_CASE
+  tasks["list"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto r = f.tasks(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getTasks().size(), 0u);
+  };
+  tasks["checkpoint"] = [](TenancyTest& f, kj::StringPtr evil) {
+    auto req = f.tasks(evil).checkpointRequest();
+    req.setContainerId(CONTAINER);
+    f.expectRefused(req);
+  };
   auto& ns = t["Namespace"];
   ns["withLease"] = [](TenancyTest& f, kj::StringPtr evil) {
     auto req = f.client->ns(evil).withLeaseRequest();
@@ -350,10 +537,10 @@ std::set<std::string> methodsOf() {
 TEST(Tenancy, EveryMethodHasACase) {
   auto table = cases();
   std::map<std::string, std::set<std::string>> interfaces = {
-      {"Content", methodsOf<schema::Content>()},
-      {"Images", methodsOf<schema::Images>()},
-      {"Containers", methodsOf<schema::Containers>()},
-      {"Leases", methodsOf<schema::Leases>()},
+      {"Content", methodsOf<schema::Content>()},       {"Images", methodsOf<schema::Images>()},
+      {"Containers", methodsOf<schema::Containers>()}, {"Leases", methodsOf<schema::Leases>()},
+      {"Snapshots", methodsOf<schema::Snapshots>()},   {"Diff", methodsOf<schema::Diff>()},
+      {"Tasks", methodsOf<schema::Tasks>()},
   };
   // Of Namespace, the methods that take an id of their own (the others hand out the
   // interfaces above, or its name).
