@@ -54,6 +54,8 @@ protected:
     }
   }
 
+  void TearDown() override { removeNamespaceCgroups("events-a"); }
+
   std::unique_ptr<Child> ctrEvents(const std::vector<std::string>& filters,
                                    const std::string& log) {
     std::vector<std::string> argv = {binPath("ctr"), "--address", daemon.socket(), "events"};
@@ -78,19 +80,19 @@ TEST_F(EventsTest, EachChangeIsPublishedInOrderAndFiltersSelect) {
   auto all = logs.path() + "/all";
   auto tasks = logs.path() + "/tasks";
   auto everything = ctrEvents({}, all);
-  auto onlyTasks = ctrEvents({"topic~=\"/tasks/\",namespace==a"}, tasks);
+  auto onlyTasks = ctrEvents({"topic~=\"/tasks/\",namespace==events-a"}, tasks);
   usleep(200000);  // the filtered one has nothing to show it subscribed
   DaemonClient client(daemon.socket().c_str());
-  Client b(client, "b");
+  Client b(client, "events-b");
   auto bEvents = b.subscribe();
 
-  auto r = daemon.ctr({"-n", "a", "snapshots", "prepare", "s1"});
+  auto r = daemon.ctr({"-n", "events-a", "snapshots", "prepare", "s1"});
   ASSERT_EQ(r.status, 0) << r.err;
-  ASSERT_EQ(daemon.ctr({"-n", "a", "snapshots", "commit", "c1", "s1"}).status, 0);
-  ASSERT_EQ(daemon.ctr({"-n", "a", "snapshots", "rm", "c1"}).status, 0);
-  r = daemon.ctr({"-n", "b", "content", "ingest", "r"}, "b's blob");
+  ASSERT_EQ(daemon.ctr({"-n", "events-a", "snapshots", "commit", "c1", "s1"}).status, 0);
+  ASSERT_EQ(daemon.ctr({"-n", "events-a", "snapshots", "rm", "c1"}).status, 0);
+  r = daemon.ctr({"-n", "events-b", "content", "ingest", "r"}, "b's blob");
   ASSERT_EQ(r.status, 0) << r.err << daemon.log();
-  r = daemon.ctr({"-n", "a", "run", "--rm", "--rootfs", rootfs.path(), "t1", "true"});
+  r = daemon.ctr({"-n", "events-a", "run", "--rm", "--rootfs", rootfs.path(), "t1", "true"});
   ASSERT_EQ(r.status, 0) << r.err;
 
   ASSERT_TRUE(waitFor([&]() {
@@ -109,11 +111,11 @@ TEST_F(EventsTest, EachChangeIsPublishedInOrderAndFiltersSelect) {
     last = at;
   }
   auto text = readFile(all);
-  EXPECT_NE(text.find(" a /tasks/exit {\"container_id\":\"t1\",\"id\":\"t1\",\"pid\":"),
+  EXPECT_NE(text.find(" events-a /tasks/exit {\"container_id\":\"t1\",\"id\":\"t1\",\"pid\":"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("\"exit_status\":0,\"exited_at\":\""), std::string::npos) << text;
-  EXPECT_NE(text.find(" a /snapshot/commit {\"key\":\"s1\",\"name\":\"c1\",\"snapshotter\":"
+  EXPECT_NE(text.find(" events-a /snapshot/commit {\"key\":\"s1\",\"name\":\"c1\",\"snapshotter\":"
                       "\"overlayfs\"}"),
             std::string::npos)
       << text;
@@ -130,7 +132,7 @@ TEST_F(EventsTest, EachChangeIsPublishedInOrderAndFiltersSelect) {
     auto e = bEvents->next(500 * kj::MILLISECONDS);
     if (e == nullptr) break;
     auto& event = KJ_ASSERT_NONNULL(e);
-    EXPECT_EQ(event.ns, "b");
+    EXPECT_EQ(event.ns, "events-b");
     EXPECT_GT(event.sequence, sequence);
     sequence = event.sequence;
     bTopics.push_back(event.topic.cStr());
@@ -141,7 +143,7 @@ TEST_F(EventsTest, EachChangeIsPublishedInOrderAndFiltersSelect) {
   EXPECT_EQ(bTopics[1], "/content/create");
 
   // A client publishes topics of its own, never the daemon's.
-  auto events = client.ns("b").eventsRequest().send().getEvents();
+  auto events = client.ns("events-b").eventsRequest().send().getEvents();
   auto mine = events.publishRequest();
   mine.setTopic("/myapp/deployed");
   mine.setEvent(kj::StringPtr("{\"version\":3}").asBytes());
@@ -171,8 +173,8 @@ TEST_F(EventsTest, ASubscriberThatNeverReadsStallsNothingAndIsToldWhatItMissed) 
   }
   // Containers still run, at once.
   for (int i = 0; i < 3; i++) {
-    auto r = daemon.ctr(
-        {"-n", "a", "run", "--rm", "--rootfs", rootfs.path(), "r" + std::to_string(i), "true"});
+    auto r = daemon.ctr({"-n", "events-a", "run", "--rm", "--rootfs", rootfs.path(),
+                         "r" + std::to_string(i), "true"});
     EXPECT_EQ(r.status, 0) << r.err;
   }
   kill(stopped->pid(), SIGCONT);
@@ -184,7 +186,8 @@ TEST_F(EventsTest, ASubscriberThatNeverReadsStallsNothingAndIsToldWhatItMissed) 
   ASSERT_NE(gap, std::string::npos);
   EXPECT_GT(std::stoul(text.substr(gap + strlen("/events/lost {\"count\":"))), 1000u);
   // And it is a subscriber like any other again.
-  auto r = daemon.ctr({"-n", "a", "run", "--rm", "--rootfs", rootfs.path(), "after", "true"});
+  auto r =
+      daemon.ctr({"-n", "events-a", "run", "--rm", "--rootfs", rootfs.path(), "after", "true"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(waitFor([&]() { return readFile(log).find("/tasks/delete") != std::string::npos; }));
 }

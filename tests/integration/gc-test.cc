@@ -39,6 +39,10 @@ protected:
     ASSERT_TRUE(daemon.start()) << daemon.log();
   }
 
+  void TearDown() override {
+    for (auto ns : {"gc-b", "gc-even", "gc-odd"}) removeNamespaceCgroups(ns);
+  }
+
   Result ctr(const std::vector<std::string>& args) { return daemon.ctr(args); }
   Result ctrIn(const std::string& ns, std::vector<std::string> args) {
     args.insert(args.begin(), {"-n", ns});
@@ -120,7 +124,7 @@ TEST_F(GcTest, ImagesRmFreesExactlyWhatNoOneElseReferences) {
   auto baseBlobs = blobs("a");
   auto baseSnapshots = snapshots("a");
   pull("a", "app:1");
-  pull("b", "base:1");
+  pull("gc-b", "base:1");
   auto appBlobs = blobs("a");
   ASSERT_EQ(appBlobs.size(), baseBlobs.size() + 3);  // app's manifest, config, its own layer
   ASSERT_EQ(snapshots("a").size(), 2u);
@@ -135,16 +139,16 @@ TEST_F(GcTest, ImagesRmFreesExactlyWhatNoOneElseReferences) {
   EXPECT_TRUE(blobs("a").empty());
   EXPECT_TRUE(snapshots("a").empty());
   // b still holds base: its blobs keep their bytes, its image is whole.
-  EXPECT_EQ(blobs("b"), baseBlobs);
+  EXPECT_EQ(blobs("gc-b"), baseBlobs);
   EXPECT_EQ(bytesOnDisk(), baseBlobs);
-  auto check = ctrIn("b", {"images", "check"});
+  auto check = ctrIn("gc-b", {"images", "check"});
   EXPECT_NE(check.out.find("complete (3/3)"), std::string::npos) << check.out;
-  EXPECT_EQ(ctrIn("b", {"run", "--rm", ref("base:1"), "gc-b", "cat", "/base"}).out, "shared");
+  EXPECT_EQ(ctrIn("gc-b", {"run", "--rm", ref("base:1"), "gc-b", "cat", "/base"}).out, "shared");
 
-  r = ctrIn("b", {"images", "rm", "--sync", ref("base:1")});
+  r = ctrIn("gc-b", {"images", "rm", "--sync", ref("base:1")});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(bytesOnDisk().empty());
-  EXPECT_EQ(ctr({"namespaces", "rm", "a", "b"}).status, 0);
+  EXPECT_EQ(ctr({"namespaces", "rm", "a", "gc-b"}).status, 0);
 }
 
 TEST_F(GcTest, ImagesRmWithoutSyncReturnsAtOnceAndCollectsSoonAfter) {
@@ -259,7 +263,7 @@ TEST_F(GcTest, CollectionsInALoopDuringPullsAndRunsLoseNothing) {
     }
   });
   for (int i = 0; i < 4; i++) {
-    auto ns = i % 2 == 0 ? "even" : "odd";
+    auto ns = i % 2 == 0 ? "gc-even" : "gc-odd";
     pull(ns, names[i]);
     pull(ns, "layered" + std::to_string(i) + ":1");
     auto id = "c" + std::to_string(i);
@@ -270,7 +274,7 @@ TEST_F(GcTest, CollectionsInALoopDuringPullsAndRunsLoseNothing) {
     EXPECT_EQ(r.out, "sharedown " + std::to_string(i)) << r.err;
     // One image removed each round, so that every collection has something to take.
     if (i > 0) {
-      EXPECT_EQ(ctrIn(i % 2 == 1 ? "even" : "odd",
+      EXPECT_EQ(ctrIn(i % 2 == 1 ? "gc-even" : "gc-odd",
                       {"images", "rm", ref("layered" + std::to_string(i - 1) + ":1")})
                     .status,
                 0);
@@ -280,17 +284,17 @@ TEST_F(GcTest, CollectionsInALoopDuringPullsAndRunsLoseNothing) {
   collector.join();
   EXPECT_GT(collections.load(), 0);
   ASSERT_EQ(ctr({"gc"}).status, 0);
-  for (auto ns : {"even", "odd"}) {
+  for (auto ns : {"gc-even", "gc-odd"}) {
     auto check = ctrIn(ns, {"images", "check"});
     EXPECT_EQ(check.out.find("incomplete"), std::string::npos) << check.out;
     EXPECT_EQ(check.out.find("missing"), std::string::npos) << check.out;
   }
   // Each remaining image still runs from what GC left.
   // (even: busy0, busy2; odd: busy1, busy3, layered3, the one never removed)
-  EXPECT_EQ(ctrIn("even", {"run", "--rm", ref("busy0:1"), "x", "true"}).status, 0);
-  EXPECT_EQ(ctrIn("odd", {"run", "--rm", ref("layered3:1"), "x", "cat", "/base", "/own3"}).out,
+  EXPECT_EQ(ctrIn("gc-even", {"run", "--rm", ref("busy0:1"), "x", "true"}).status, 0);
+  EXPECT_EQ(ctrIn("gc-odd", {"run", "--rm", ref("layered3:1"), "x", "cat", "/base", "/own3"}).out,
             "sharedown 3");
-  EXPECT_EQ(ctrIn("odd", {"run", "--rm", ref("busy1:1"), "x", "true"}).status, 0);
+  EXPECT_EQ(ctrIn("gc-odd", {"run", "--rm", ref("busy1:1"), "x", "true"}).status, 0);
 }
 
 }  // namespace

@@ -318,6 +318,17 @@ int freePort() {
   return ntohs(addr.sin_port);
 }
 
+void removeNamespaceCgroups(const std::string& ns) {
+  if (DIR* d = opendir("/sys/fs/cgroup")) {
+    while (auto* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      rmdir((std::string("/sys/fs/cgroup/") + e->d_name + "/" + ns).c_str());
+    }
+    closedir(d);
+  }
+  rmdir(("/sys/fs/cgroup/" + ns).c_str());  // a cgroup v2 host
+}
+
 void writeFile(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary) << content;
 }

@@ -59,6 +59,9 @@ int freePort();
 
 std::string readFile(const std::string& path);
 void writeFile(const std::string& path, const std::string& content);
+void removeNamespaceCgroups(const std::string& ns);
+// The empty /<ns> cgroups runc leaves above its containers' (in every hierarchy). Only for a
+// namespace no other test runs containers in: a concurrent runc may be making one beneath.
 
 class TempDir {
 public:

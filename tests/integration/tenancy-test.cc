@@ -109,6 +109,7 @@ public:  // for the cases in the table
     daemon.ctr({"-n", "victim", "tasks", "kill", "-s", "KILL", CONTAINER});
     daemon.ctr({"-n", "victim", "tasks", "wait", CONTAINER});
     daemon.ctr({"-n", "victim", "tasks", "rm", CONTAINER});
+    removeNamespaceCgroups("victim");
     auto held = leases("victim").listResourcesRequest();
     held.setId(LEASE);
     auto resources = held.send().wait(client->waitScope()).getResources();
