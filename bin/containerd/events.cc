@@ -5,63 +5,26 @@
 #include <common/identifiers.h>
 #include <common/log.h>
 #include <kj/debug.h>
-#include <stdio.h>
 
 #include <deque>
+#include <nlohmann/json.hpp>
 
 #include "metadata/store.h"
 
 namespace ctrd {
 namespace {
 
-void appendJsonString(kj::Vector<char>& out, kj::StringPtr text) {
-  out.add('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out.addAll(kj::StringPtr("\\\""));
-        break;
-      case '\\':
-        out.addAll(kj::StringPtr("\\\\"));
-        break;
-      case '\n':
-        out.addAll(kj::StringPtr("\\n"));
-        break;
-      case '\t':
-        out.addAll(kj::StringPtr("\\t"));
-        break;
-      case '\r':
-        out.addAll(kj::StringPtr("\\r"));
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out.addAll(kj::StringPtr(buf));
-        } else {
-          out.add(c);
-        }
-    }
-  }
-  out.add('"');
-}
-
 kj::String toJson(kj::ArrayPtr<const EventField> fields) {
-  kj::Vector<char> out;
-  out.add('{');
-  for (size_t i = 0; i < fields.size(); i++) {
-    if (i > 0) out.add(',');
-    appendJsonString(out, fields[i].key);
-    out.add(':');
-    if (fields[i].number) {
-      out.addAll(fields[i].value);
+  // In the order given, as containerd's protobuf fields print.
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (auto& f : fields) {
+    if (f.number) {
+      out[f.key.cStr()] = std::stoll(f.value.cStr());
     } else {
-      appendJsonString(out, fields[i].value);
+      out[f.key.cStr()] = f.value.cStr();
     }
   }
-  out.add('}');
-  out.add('\0');
-  return kj::String(out.releaseAsArray());
+  return kj::str(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
 }  // namespace

@@ -160,33 +160,31 @@ req.send().wait(waitScope);
 return Container(*this, kj::str(id));
 }
 
-class EventStream::Receiver final : public kj::Refcounted, public schema::Subscriber::Server {
-  // Queues what the daemon sends until next() takes it. (The server the daemon holds is a
-  // second reference: it may outlive the stream.)
+class EventStream::Receiver final : public kj::Refcounted {
+  // What the daemon sent, until next() takes it: shared with the subscriber capability the
+  // daemon holds, which may outlive the stream.
 public:
-  kj::Promise<void> event(EventContext context) override {
-    auto e = context.getParams().getEnvelope();
-    auto data = e.getEvent();
-    queue.push_back(
-        Event{e.getTimestamp(), e.getSequence(), kj::str(e.getNamespace()), kj::str(e.getTopic()),
-              kj::str(kj::StringPtr(reinterpret_cast<const char*>(data.begin()), data.size()))});
-    KJ_IF_MAYBE(f, waiting) {
-      (*f)->fulfill();
-      waiting = nullptr;
-    }
-    return kj::READY_NOW;
-  }
-
   std::deque<Event> queue;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> waiting;
 };
 
 namespace {
 
-class ReceiverRef final : public schema::Subscriber::Server {
+class Subscriber final : public schema::Subscriber::Server {
 public:
-  explicit ReceiverRef(kj::Own<EventStream::Receiver> r) : r(kj::mv(r)) {}
-  kj::Promise<void> event(EventContext context) override { return r->event(context); }
+  explicit Subscriber(kj::Own<EventStream::Receiver> r) : r(kj::mv(r)) {}
+  kj::Promise<void> event(EventContext context) override {
+    auto e = context.getParams().getEnvelope();
+    auto data = e.getEvent();
+    r->queue.push_back(
+        Event{e.getTimestamp(), e.getSequence(), kj::str(e.getNamespace()), kj::str(e.getTopic()),
+              kj::str(kj::StringPtr(reinterpret_cast<const char*>(data.begin()), data.size()))});
+    KJ_IF_MAYBE(f, r->waiting) {
+      (*f)->fulfill();
+      r->waiting = nullptr;
+    }
+    return kj::READY_NOW;
+  }
 
 private:
   kj::Own<EventStream::Receiver> r;
@@ -200,7 +198,7 @@ EventStream::EventStream(DaemonClient& daemon, schema::Events::Client events,
   auto req = events.subscribeRequest();
   auto list = req.initFilters(filters.size());
   for (size_t i = 0; i < filters.size(); i++) list.set(i, filters[i]);
-  req.setSubscriber(kj::heap<ReceiverRef>(kj::addRef(*receiver)));
+  req.setSubscriber(kj::heap<Subscriber>(kj::addRef(*receiver)));
   // Waited for: once it returns, every event published after is on its way.
   subscription = req.send().wait(daemon.waitScope()).getSubscription();
 }
