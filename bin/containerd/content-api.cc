@@ -240,10 +240,10 @@ kj::Promise<void> NamespaceContent::writer(WriterContext context) {
       throwError(ErrorKind::ALREADY_EXISTS, kj::str("content ", expected));
     }
   }
-  validateRef(params.getRef());
+  auto ref = storeRef(params.getRef());  // validates it
   metadata.leases.hold(ns, lease, LeaseResource{kj::str("ingests"), kj::str(params.getRef())});
   auto req = content.client<schema::ContentStore>().writerRequest();
-  req.setRef(storeRef(params.getRef()));
+  req.setRef(ref);
   req.setExpectedDigest(expected);
   req.setExpectedSize(params.getExpectedSize());
   return req.send().then([this, context](auto response) mutable {

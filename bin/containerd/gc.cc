@@ -5,6 +5,7 @@
 #include <common/log.h>
 #include <common/snapshot-info.h>
 #include <kj/debug.h>
+#include <oci/image.h>
 #include <schema/content.capnp.h>
 #include <schema/snapshots.capnp.h>
 
@@ -163,8 +164,11 @@ void GarbageCollector::armNextExpiry() {
   Statement s(metadata.database(), "SELECT labels FROM leases");
   int64_t earliest = 0;
   while (s.step()) {
-    KJ_IF_MAYBE(at, LeaseTable::expiry(LeaseRecord{kj::str(), decodeLabels(s.text(0)), 0})) {
-      if (earliest == 0 || *at < earliest) earliest = *at;
+    // A label that is not a time is expired already (LeaseTable::expired): no timer for it.
+    KJ_IF_MAYBE(text, decodeLabels(s.text(0)).find(oci::labels::GC_EXPIRE)) {
+      KJ_IF_MAYBE(at, parseRfc3339(*text)) {
+        if (earliest == 0 || *at < earliest) earliest = *at;
+      }
     }
   }
   if (earliest != 0) expiresAt(earliest);

@@ -111,19 +111,12 @@ void registerLeases(CLI::App& root, std::vector<Command>& commands, const Global
                         int64_t after = parseGoDuration(*expires);
                         auto req = openLeases(client, globals).createRequest();
                         req.setId(id->c_str());
-                        size_t n = labels->size() + (after > 0 ? 1 : 0);
-                        auto list = req.initLabels(n);
-                        for (size_t i = 0; i < labels->size(); i++) {
-                          auto& arg = (*labels)[i];
-                          auto eq = arg.find('=');
-                          list[i].setKey(arg.substr(0, eq).c_str());
-                          list[i].setValue(eq == std::string::npos ? ""
-                                                                   : arg.substr(eq + 1).c_str());
-                        }
+                        auto all = *labels;
                         if (after > 0) {
-                          list[n - 1].setKey("containerd.io/gc.expire");
-                          list[n - 1].setValue(formatRfc3339(nowNanos() + after));
+                          all.push_back(std::string("containerd.io/gc.expire=") +
+                                        formatRfc3339(nowNanos() + after).cStr());
                         }
+                        fillLabelArgs(all, req.initLabels(all.size()));
                         auto response = req.send().wait(client.waitScope());
                         printf("%s\n", response.getLease().getId().cStr());
                       }});
