@@ -199,12 +199,52 @@ TEST_F(GcTest, ALeaseKeepsWhatWasMadeUnderItUntilItExpires) {
   auto e = kj::runCatchingExceptions(
       [&]() { missing.send().getNs().nameRequest().send().wait(client.waitScope()); });
   ASSERT_NE(e, nullptr);
-  EXPECT_NE(KJ_ASSERT_NONNULL(e).getDescription().findFirst('"'), nullptr);
+  EXPECT_NE(std::string(KJ_ASSERT_NONNULL(e).getDescription().cStr()).find("lease \"nope\""),
+            std::string::npos);
   r = ctrIn("a", {"leases", "rm", "nope"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("lease \"nope\": not found"), std::string::npos) << r.err;
   r = ctrIn("a", {"leases", "create", "--expires", "soon"});
   EXPECT_NE(r.status, 0);
+}
+
+TEST_F(GcTest, ALeaseOrResourceThatMeansNothingIsRefusedAndNothingIsMade) {
+  DaemonClient client(daemon.socket().c_str());
+  auto leases = client.ns("a").leasesRequest().send().getLeases();
+  auto refused = [&](auto&& request, const char* message) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { request.send().wait(client.waitScope()); })) {
+      EXPECT_NE(std::string(e->getDescription().cStr()).find(message), std::string::npos)
+          << e->getDescription().cStr();
+    } else {
+      ADD_FAILURE() << "accepted; wanted " << message;
+    }
+  };
+  // An expiry that is not a time would protect forever, or never: refused.
+  auto badExpiry = leases.createRequest();
+  badExpiry.setId("bad");
+  auto label = badExpiry.initLabels(1);
+  label[0].setKey("containerd.io/gc.expire");
+  label[0].setValue("tomorrow");
+  refused(badExpiry, "is not an RFC 3339 time");
+  auto badId = leases.createRequest();
+  badId.setId("../escape");
+  refused(badId, "invalid argument");
+  EXPECT_EQ(ctrIn("a", {"leases", "ls", "-q"}).out, "");
+
+  ASSERT_EQ(ctrIn("a", {"leases", "create", "--id", "good"}).status, 0);
+  auto resource = [&](const char* type, const char* id) {
+    auto req = leases.addResourceRequest();
+    req.setId("good");
+    req.initResource().setType(type);
+    req.getResource().setId(id);
+    return req;
+  };
+  refused(resource("blobs", "sha256:0"), "unsupported resource type");
+  refused(resource("content", "sha256:not-a-digest"), "invalid digest");
+  refused(resource("snapshots/", "k"), "invalid argument");
+  auto list = leases.listResourcesRequest();
+  list.setId("good");
+  EXPECT_EQ(list.send().wait(client.waitScope()).getResources().size(), 0u);
 }
 
 TEST_F(GcTest, ANamespaceWithALeaseIsNotEmpty) {
