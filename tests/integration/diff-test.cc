@@ -40,8 +40,11 @@ protected:
                   binPath("ctr") + " --address " + daemon.socket() + " content ingest " + file +
                       " < " + corpus.path() + "/" + file});
     EXPECT_EQ(r.status, 0) << r.err;
-    auto digest = run({"/usr/bin/sha256sum", corpus.path() + "/" + file}).out.substr(0, 64);
-    return "sha256:" + digest;
+    auto digest =
+        "sha256:" + run({"/usr/bin/sha256sum", corpus.path() + "/" + file}).out.substr(0, 64);
+    // Held by nothing else: the collection a test's `snapshots rm` sets off would take it.
+    ctr({"content", "label", digest, "containerd.io/gc.root=test"});
+    return digest;
   }
 
   std::string apply(const std::string& digest, kj::StringPtr snapshotter, kj::StringPtr key,
