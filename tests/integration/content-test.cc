@@ -223,6 +223,10 @@ TEST_F(ContentTest, NamespacesSeeOnlyTheirOwnBlobsAndShareTheBytes) {
   // Knowing the digest is not enough: tenant-b has to supply the bytes itself.
   ASSERT_EQ(d.ctr({"-n", "tenant-b", "content", "ingest", "r"}, "secret").status, 0);
   EXPECT_EQ(d.ctr({"-n", "tenant-b", "content", "get", digest}).out, "secret");
+  // Held by nothing else: the collection tenant-a's removal sets off would take it.
+  ASSERT_EQ(
+      d.ctr({"-n", "tenant-b", "content", "label", digest, "containerd.io/gc.root=test"}).status,
+      0);
   ASSERT_EQ(d.ctr({"-n", "tenant-a", "content", "rm", digest}).status, 0);
   EXPECT_EQ(d.ctr({"-n", "tenant-a", "content", "ls", "-q"}).out, "");
   EXPECT_EQ(d.ctr({"-n", "tenant-b", "content", "get", digest}).out, "secret");
