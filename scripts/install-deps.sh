@@ -8,7 +8,7 @@ apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends \
   capnproto libcapnp-dev libssl-dev \
   libseccomp-dev libcap-dev \
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev \
-  libsqlite3-dev libarchive-dev zlib1g-dev libzstd-dev python3 \
+  libsqlite3-dev libarchive-dev zlib1g-dev libzstd-dev libisal-dev python3 \
   libcurlpp-dev libcurl4-openssl-dev docker-registry curl openssl \
   busybox-static attr libcap2-bin gzip \
   libgtest-dev libre2-dev clang clang-format libclang-rt-14-dev systemd strace \

@@ -16,6 +16,7 @@
 #include <kj/string.h>
 #include <kj/vector.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "layer-stream.h"
 
