@@ -121,8 +121,9 @@ public:
           }
         })
         .then([this, reporting = kj::mv(reporting)]() mutable {
-          finished = true;
-          return kj::mv(reporting);
+          // The last table goes now, not at the next tick: a pull ends when its work does.
+          { auto ticking = kj::mv(reporting); }
+          return send();
         })
         .then([this, context]() mutable {
           fillResults(context);
@@ -215,7 +216,6 @@ private:
   kj::HashMap<kj::String, Labels> labels;  // by digest, applied once everything is fetched
   int64_t startedAt = 0;
   bool fetched = false;  // everything is in: labels apply at once from here on
-  bool finished = false;
   kj::Maybe<kj::String> lease;
   bool ownLease = true;
 
@@ -352,8 +352,7 @@ private:
   }
 
   kj::Promise<void> report() {
-    // The progress table goes to the caller every 100 ms while it changes, and once at the end.
-    if (finished) return send();
+    // The progress table goes to the caller every 100 ms while the pull runs.
     return backends.timer.afterDelay(PROGRESS_EVERY)
         .then([this]() { return send(); })
         .then([this]() { return report(); });
