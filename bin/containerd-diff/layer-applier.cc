@@ -78,20 +78,23 @@ void LayerApplier::removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr 
   forgetCachedDirs();  // it may have been a symlink some cached path went through
 }
 
+template <typename Make>
+void LayerApplier::create(kj::StringPtr entry, int dirFd, kj::StringPtr base, kj::StringPtr path,
+                          bool newIsDir, kj::StringPtr what, Make&& make) {
+  if (make() >= 0) return;
+  if (errno != EEXIST) entryFailed(entry, what, errno);
+  removeExisting(entry, dirFd, base, path, newIsDir);
+  if (make() < 0) entryFailed(entry, what, errno);
+}
+
 void LayerApplier::applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::StringPtr base) {
   if (base == OPAQUE_MARKER) {
-    int parent = parentDir(entry, dir);
+    int fd = parentDir(entry, dir);
     if (style == WhiteoutStyle::OVERLAY) {
-      int fd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
-      if (fd < 0) entryFailed(entry, "open", errno);
-      kj::AutoCloseFd owned(fd);
       if (fsetxattr(fd, OPAQUE_XATTR.cStr(), "y", 1, 0) < 0)
         entryFailed(entry, "opaque xattr", errno);
     } else {
       // Everything the directory holds that this layer did not write goes.
-      int fd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
-      if (fd < 0) entryFailed(entry, "open", errno);
-      kj::AutoCloseFd owned(fd);
       kj::Vector<kj::String> doomed;
       for (auto& name : listDirectory(fd)) {
         auto path = dir.size() == 0 ? kj::str(name) : kj::str(dir, "/", name);
@@ -105,10 +108,7 @@ void LayerApplier::applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::Str
   auto name = base.slice(WHITEOUT_PREFIX.size());
   if (name.size() == 0 || name == "." || name == "..") refuseEntry(entry, "whiteout of . or ..");
   if (name.findFirst('/') != nullptr) refuseEntry(entry, "whiteout name with a slash");
-  int parent = parentDir(entry, dir);
-  int fd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
-  if (fd < 0) entryFailed(entry, "open", errno);
-  kj::AutoCloseFd owned(fd);
+  int fd = parentDir(entry, dir);
   removeTree(fd, name);
   forgetCachedDirs();
   if (style == WhiteoutStyle::OVERLAY) {
@@ -181,6 +181,7 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
   kj::StringPtr rawName = raw == nullptr ? ""_kj : kj::StringPtr(raw);
   auto path = cleanEntryPath(rawName);
   entryCount++;
+  retiredDirs.clear();
   if (path.size() == 0) return;  // the root itself: its metadata belongs to the snapshot
   kj::String dir, base;
   splitEntryPath(path, dir, base);
@@ -188,16 +189,13 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
     applyWhiteout(rawName, dir, base);
     return;
   }
-  int parent = parentDir(rawName, dir);
-  // The parent as a real fd: *at() creation calls need one that is not O_PATH for some types.
-  int dirFd = openBeneath(parent, ".", O_RDONLY | O_DIRECTORY);
-  if (dirFd < 0) entryFailed(rawName, "open parent", errno);
-  kj::AutoCloseFd dirOwned(dirFd);
+  int dirFd = parentDir(rawName, dir);
   mode_t type = archive_entry_filetype(e);
   const char* hardlink = archive_entry_hardlink(e);
   bool isDir = type == AE_IFDIR && hardlink == nullptr;
-  removeExisting(rawName, dirFd, base, path, isDir);
-  unpacked.upsert(kj::str(path), [](kj::String&, kj::String&&) {});
+  // Whether this layer wrote the path before decides what replacing it may do: looked up (in
+  // create()) before the path counts as this entry's.
+  KJ_DEFER(unpacked.upsert(kj::str(path), [](kj::String&, kj::String&&) {}));
 
   if (hardlink != nullptr) {
     kj::String linkPath;
@@ -213,18 +211,28 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
     }
     if (fromFd < 0 || linkBase.size() == 0)
       refuseEntry(rawName, kj::str("hardlink target \"", hardlink, "\" not found"));
-    if (linkat(fromFd, linkBase.cStr(), dirFd, base.cStr(), 0) < 0) {
-      if (errno == ENOENT)
+    create(rawName, dirFd, base, path, false, "link", [&]() {
+      int rc = linkat(fromFd, linkBase.cStr(), dirFd, base.cStr(), 0);
+      if (rc < 0 && errno == ENOENT)
         refuseEntry(rawName, kj::str("hardlink target \"", hardlink, "\" not found"));
-      entryFailed(rawName, "link", errno);
-    }
+      return rc;
+    });
     return;
   }
 
   switch (type) {
     case AE_IFDIR: {
-      if (mkdirat(dirFd, base.cStr(), 0700) < 0 && errno != EEXIST)
-        entryFailed(rawName, "mkdir", errno);
+      // A directory already there (a lower layer's, or this layer's own) is updated in place.
+      create(rawName, dirFd, base, path, true, "mkdir", [&]() {
+        int rc = mkdirat(dirFd, base.cStr(), 0700);
+        if (rc < 0 && errno == EEXIST) {
+          struct stat st;
+          if (fstatat(dirFd, base.cStr(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+          errno = EEXIST;
+        }
+        return rc;
+      });
       int fd = openat(dirFd, base.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) entryFailed(rawName, "open", errno);
       kj::AutoCloseFd dir(fd);
@@ -232,10 +240,13 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
       return;
     }
     case AE_IFREG: {
-      int fd =
-          openat(dirFd, base.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-      if (fd < 0) entryFailed(rawName, "create", errno);
+      int fd = -1;
+      create(rawName, dirFd, base, path, false, "create", [&]() {
+        return fd = openat(dirFd, base.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                           0600);
+      });
       kj::AutoCloseFd file(fd);
+      la_int64_t end = 0;
       const void* block;
       size_t size;
       la_int64_t offset;
@@ -253,17 +264,20 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
           size -= n;
           offset += n;
         }
+        end = kj::max(end, offset);
       }
       if (rc != ARCHIVE_EOF) refuseEntry(rawName, kj::str("reading data: ", archiveError(a)));
-      if (ftruncate(fd, archive_entry_size(e)) < 0) entryFailed(rawName, "truncate", errno);
+      // A hole at the end is no block written: the size comes from truncating.
+      if (end != archive_entry_size(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+        entryFailed(rawName, "truncate", errno);
       applyMetadata(rawName, file, e, false, path);
       return;
     }
     case AE_IFLNK: {
       const char* linkTarget = archive_entry_symlink(e);
-      if (symlinkat(linkTarget == nullptr ? "" : linkTarget, dirFd, base.cStr()) < 0) {
-        entryFailed(rawName, "symlink", errno);
-      }
+      create(rawName, dirFd, base, path, false, "symlink", [&]() {
+        return symlinkat(linkTarget == nullptr ? "" : linkTarget, dirFd, base.cStr());
+      });
       forgetCachedDirs();
       applyNodeMetadata(rawName, dirFd, base, e, true);
       return;
@@ -271,9 +285,8 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
     case AE_IFCHR:
     case AE_IFBLK:
     case AE_IFIFO:
-      if (mknodat(dirFd, base.cStr(), type | 0600, archive_entry_rdev(e)) < 0) {
-        entryFailed(rawName, "mknod", errno);
-      }
+      create(rawName, dirFd, base, path, false, "mknod",
+             [&]() { return mknodat(dirFd, base.cStr(), type | 0600, archive_entry_rdev(e)); });
       applyNodeMetadata(rawName, dirFd, base, e, false);
       return;
     default:

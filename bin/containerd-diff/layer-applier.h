@@ -55,7 +55,8 @@ private:
   kj::ArrayPtr<const int> parents;
   WhiteoutStyle style;
   size_t entryCount = 0;
-  kj::HashMap<kj::String, kj::AutoCloseFd> dirCache;  // resolved parent directories (O_PATH)
+  kj::HashMap<kj::String, kj::AutoCloseFd> dirCache;  // resolved parent directories
+  kj::Vector<kj::AutoCloseFd> retiredDirs;            // forgotten while an entry may still use them
   kj::HashSet<kj::String> unpacked;                   // paths this layer wrote (for opaque dirs)
   struct DirTimes {
     kj::String path;
@@ -64,7 +65,8 @@ private:
   kj::Vector<DirTimes> dirTimes;  // set last: writing inside a directory changes its mtime
 
   int parentDir(kj::StringPtr entry, kj::StringPtr dir);
-  // An O_PATH fd of `dir` beneath the target, creating missing directories on the way.
+  // An fd of `dir` beneath the target (O_RDONLY | O_DIRECTORY), creating missing directories on
+  // the way; valid until the next entry.
   kj::Maybe<kj::AutoCloseFd> tryResolve(kj::StringPtr entry, int root, kj::StringPtr path,
                                         int flags);
   // `path` beneath `root`, or null when it does not exist. Refuses, naming `entry`, a path that
@@ -77,6 +79,12 @@ private:
   void applyWhiteout(kj::StringPtr entry, kj::StringPtr dir, kj::StringPtr base);
   void removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr base, kj::StringPtr path,
                       bool newIsDir);
+  template <typename Make>
+  void create(kj::StringPtr entry, int dirFd, kj::StringPtr base, kj::StringPtr path, bool newIsDir,
+              kj::StringPtr what, Make&& make);
+  // make() (returning < 0 with errno on failure); where something is in the way (EEXIST), it
+  // goes as removeExisting() decides and make() runs again. Most entries meet nothing: one
+  // syscall instead of a stat first.
   void applyMetadata(kj::StringPtr entry, int fd, struct archive_entry* e, bool isDir,
                      kj::StringPtr path);
   void applyNodeMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base,

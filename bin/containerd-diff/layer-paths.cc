@@ -55,6 +55,8 @@ kj::Maybe<kj::AutoCloseFd> LayerApplier::tryResolve(kj::StringPtr entry, int roo
 }
 
 void LayerApplier::forgetCachedDirs() {
+  // Closed once the entry being applied is done with them.
+  for (auto& entry : dirCache) retiredDirs.add(kj::mv(entry.value));
   dirCache.clear();
 }
 
@@ -125,7 +127,10 @@ int LayerApplier::parentDir(kj::StringPtr entry, kj::StringPtr dir) {
   KJ_IF_MAYBE(cached, dirCache.find(dir)) {
     return cached->get();
   }
-  int fd = openBeneath(target, dir.size() == 0 ? "." : dir.cStr(), O_PATH | O_DIRECTORY);
+  // Opened for reading, not O_PATH: the *at() calls that create entries need such an fd, and
+  // one open per directory instead of one per entry is a syscall less for every file.
+  constexpr int DIR_FLAGS = O_RDONLY | O_DIRECTORY;
+  int fd = openBeneath(target, dir.size() == 0 ? "." : dir.cStr(), DIR_FLAGS);
   if (fd < 0) {
     // Walk it one component at a time beneath the target. A missing directory is created; a
     // symlink in the way that leads out of the tree (or nowhere) becomes a real directory, as
@@ -160,7 +165,7 @@ int LayerApplier::parentDir(kj::StringPtr entry, kj::StringPtr dir) {
       soFar = kj::mv(path);
       start = i + 1;
     }
-    fd = openBeneath(target, dir.cStr(), O_PATH | O_DIRECTORY);
+    fd = openBeneath(target, dir.cStr(), DIR_FLAGS);
     if (fd < 0) entryFailed(entry, "resolve parent", errno);
   }
   // A layer of many directories would otherwise hold an fd for each.
