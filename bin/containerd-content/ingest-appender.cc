@@ -189,7 +189,9 @@ int64_t IngestAppender::accepted() const {
 void IngestAppender::finish() {
   if (impl->filled > 0) impl->flushSlot();
   impl->pipeline.drain();
-  impl->ingest.saveHash();
+  // No hash state saved here: a commit usually follows at once, and fsyncs the data itself.
+  // Without one, the ingest saves it when it closes; after a power cut before either, a resume
+  // re-hashes what is on disk.
   impl->finished = true;
 }
 

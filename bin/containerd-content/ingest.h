@@ -84,6 +84,7 @@ public:
   int64_t accepted() const;
   // The ingest's size once everything given so far is written.
   void finish();
+  // Everything given is written and hashed (the state saved only when the ingest closes).
 
   struct Impl;
 
