@@ -108,7 +108,7 @@ sampled_pulls() {
   kill -TERM $sampler; wait $sampler || true
   read -r RSS PSS < "$scratch/mem"
   FAILED=0
-  [ -f "$scratch/failed" ] && FAILED=$(wc -l < "$scratch/failed")
+  if [ -f "$scratch/failed" ]; then FAILED=$(wc -l < "$scratch/failed"); fi
 }
 declare -A many
 for _ in $(seq "$RUNS"); do
