@@ -3,6 +3,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,8 +48,16 @@ inline size_t shimsOf(const std::string& state) {
   size_t n = 0;
   if (DIR* d = opendir("/proc")) {
     while (auto* e = readdir(d)) {
-      std::ifstream cmd(std::string("/proc/") + e->d_name + "/cmdline");
-      std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+      // Read with read(2): a process that exits meanwhile fails the read with ESRCH, which
+      // libstdc++'s filebuf throws through an istreambuf_iterator (it failed a run this way).
+      std::string args;
+      int fd = open((std::string("/proc/") + e->d_name + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        char buf[4096];
+        ssize_t got;
+        while ((got = read(fd, buf, sizeof(buf))) > 0) args.append(buf, got);
+        close(fd);
+      }
       n += args.find("containerd-shim") != std::string::npos &&
            args.find(state) != std::string::npos;
     }
