@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/check-format.sh
 ./scripts/build.sh
-./scripts/fuzz.sh 25
+./scripts/fuzz.sh 20
 ctest --test-dir build --output-on-failure -j2 --timeout 300
