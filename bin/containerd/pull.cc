@@ -88,14 +88,14 @@ public:
     takeLease();
     item(name, Status::RESOLVING, 0);
     auto reporting = report().eagerlyEvaluate(nullptr);
+    // The snapshotter's traits are asked while the reference resolves.
+    auto resolving = registry.resolveRequest().send().catch_(
+        [this](kj::Exception&& e) -> capnp::Response<schema::Registry::ResolveResults> {
+          kj::throwFatalException(
+              withContext(kj::str("failed to resolve reference \"", name, "\""), e));
+        });
     return prepareUnpacker()
-        .then([this]() {
-          return registry.resolveRequest().send().catch_(
-              [this](kj::Exception&& e) -> capnp::Response<schema::Registry::ResolveResults> {
-                kj::throwFatalException(
-                    withContext(kj::str("failed to resolve reference \"", name, "\""), e));
-              });
-        })
+        .then([resolving = kj::mv(resolving)]() mutable { return kj::mv(resolving); })
         .then([this](auto resolved) {
           name = kj::str(resolved.getName());
           items[0].ref = kj::str(name);

@@ -73,9 +73,12 @@ kj::Promise<void> Unpacker::unpack(const ImageNode& image, kj::Array<kj::Promise
 kj::Promise<void> Unpacker::layer(UnpackResult& r, kj::Own<LayerStep> step, kj::Promise<void> in,
                                   kj::Promise<void> committedBelow) {
   auto& s = *step;
+  // A layered snapshotter's layer is looked for and its snapshot prepared while its blob
+  // downloads; a copying one's waits for the layer below too, as its parent.
   kj::Promise<void> ready = kj::READY_NOW;
+  kj::Promise<void> blobIn = kj::READY_NOW;
   if (layered) {
-    ready = kj::mv(in);
+    blobIn = kj::mv(in);
   } else {
     auto both = kj::heapArrayBuilder<kj::Promise<void>>(2);
     both.add(kj::mv(in));
@@ -102,13 +105,16 @@ kj::Promise<void> Unpacker::layer(UnpackResult& r, kj::Own<LayerStep> step, kj::
                                   return false;
                                 });
       })
-      .then([this, &r, &s,
-             committedBelow = kj::mv(committedBelow)](bool exists) mutable -> kj::Promise<void> {
-        if (exists) return kj::READY_NOW;  // unpacked already: it and all below are there
+      .then([this, &r, &s, committedBelow = kj::mv(committedBelow),
+             blobIn = kj::mv(blobIn)](bool exists) mutable -> kj::Promise<void> {
+        // Unpacked already: it and all below are there.
+        if (exists) return kj::mv(blobIn);
         if (r.startedAt == 0) r.startedAt = nowNanos();
         s.key = kj::str("extract-", nowNanos(), "-", s.id);
         auto applied =
-            applies.run([this, &s]() { return applyInto(s, layered ? ""_kj : s.parent.asPtr()); });
+            prepare(s, layered ? ""_kj : s.parent.asPtr())
+                .then([blobIn = kj::mv(blobIn)]() mutable { return kj::mv(blobIn); })
+                .then([this, &s]() { return applies.run([this, &s]() { return apply(s); }); });
         return applied
             .then([committedBelow = kj::mv(committedBelow)]() mutable {
               return kj::mv(committedBelow);
@@ -148,26 +154,28 @@ kj::Promise<void> Unpacker::removeLeftover(kj::String key, uint32_t attempt) {
       });
 }
 
-kj::Promise<void> Unpacker::applyInto(LayerStep& s, kj::StringPtr parent) {
-  auto prepare = snapshots.prepareRequest();
-  prepare.setKey(s.key);
-  prepare.setParent(parent);
-  return prepare.send().then([this, &s](auto) {
-    auto apply = diff.applyRequest();
-    s.layer.fill(apply.initLayer());
-    apply.setSnapshotter(snapshotter);
-    apply.setKey(s.key);
-    int64_t started = nowNanos();
-    return apply.send().then([&s, started](auto applied) {
-      logDebug("applied layer ", s.layer.digest, " in ", (nowNanos() - started) / 1000000, " ms");
-      auto digest = applied.getApplied().getDigest();
-      if (digest != s.diffId) {
-        throwError(ErrorKind::FAILED_PRECONDITION,
-                   kj::str("layer ", s.layer.digest, " unpacked to diff ID ", digest,
-                           ", but the config lists ", s.diffId));
-      }
-      for (auto d : applied.getImplicitDirs()) s.implicitDirs.add(kj::str(d));
-    });
+kj::Promise<void> Unpacker::prepare(LayerStep& s, kj::StringPtr parent) {
+  auto req = snapshots.prepareRequest();
+  req.setKey(s.key);
+  req.setParent(parent);
+  return req.send().ignoreResult();
+}
+
+kj::Promise<void> Unpacker::apply(LayerStep& s) {
+  auto req = diff.applyRequest();
+  s.layer.fill(req.initLayer());
+  req.setSnapshotter(snapshotter);
+  req.setKey(s.key);
+  int64_t started = nowNanos();
+  return req.send().then([&s, started](auto applied) {
+    logDebug("applied layer ", s.layer.digest, " in ", (nowNanos() - started) / 1000000, " ms");
+    auto digest = applied.getApplied().getDigest();
+    if (digest != s.diffId) {
+      throwError(ErrorKind::FAILED_PRECONDITION,
+                 kj::str("layer ", s.layer.digest, " unpacked to diff ID ", digest,
+                         ", but the config lists ", s.diffId));
+    }
+    for (auto d : applied.getImplicitDirs()) s.implicitDirs.add(kj::str(d));
   });
 }
 

@@ -1,6 +1,7 @@
 // Unpacking an image's layers into a namespace's snapshots, each under its chain ID, as soon
-// as each layer's blob is in. A layered snapshotter (overlayfs) applies every layer into a
-// directory of its own at once (as many as there are cores) and stacks them in order; one that
+// as each layer's blob is in. A layered snapshotter (overlayfs) prepares every layer's directory
+// while its blob downloads, applies them at once (as many as there are cores) and stacks them
+// in order; one that
 // copies its parent (native) applies layer N once layer N-1 is committed. Each layer is applied
 // once however many pulls want it, and a half-applied snapshot is never left behind.
 #pragma once
@@ -55,7 +56,8 @@ private:
   kj::String generations();
   kj::Promise<void> layer(UnpackResult& r, kj::Own<LayerStep> step, kj::Promise<void> in,
                           kj::Promise<void> committedBelow);
-  kj::Promise<void> applyInto(LayerStep& s, kj::StringPtr parent);
+  kj::Promise<void> prepare(LayerStep& s, kj::StringPtr parent);
+  kj::Promise<void> apply(LayerStep& s);
   kj::Promise<void> stack(UnpackResult& r, LayerStep& s);
   kj::Promise<void> removeLeftover(kj::String key, uint32_t attempt);
 };
