@@ -1,4 +1,5 @@
 // The daemon as a user meets it: real executables, real kernel, a temporary root and state.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <limits.h>
 #include <sandbox/profile.h>
@@ -311,7 +312,12 @@ public:
     pid_ = fork();
     if (pid_ == 0) {
       if (listenFd >= 0) {
-        dup2(listenFd, 3);
+        // dup2 onto itself keeps close-on-exec: cleared by hand for a socket that is fd 3.
+        if (listenFd == 3) {
+          fcntl(3, F_SETFD, 0);
+        } else {
+          dup2(listenFd, 3);
+        }
         setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
         setenv("LISTEN_FDS", "1", 1);
       }
