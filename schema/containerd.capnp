@@ -31,6 +31,10 @@ interface Containerd {
 
   collectGarbage @5 () -> (report :Types.GcReport);
   # A full garbage collection of every namespace, started after this call; returns its report.
+
+  userNamespace @6 () -> (holder :Int32);
+  # A rootless daemon's: the process whose user and mount namespaces its snapshots live in, the
+  # ones `ctr images mount` joins to mount there. `not found` from a daemon run by root.
 }
 
 struct ProcessState {

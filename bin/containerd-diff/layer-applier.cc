@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <common/errors.h>
+#include <common/log.h>
 #include <common/path.h>
 #include <common/tree.h>
 #include <errno.h>
@@ -54,8 +55,19 @@ la_ssize_t readCallback(struct archive*, void* data, const void** buffer) {
 
 }  // namespace
 
-LayerApplier::LayerApplier(int target, kj::ArrayPtr<const int> parents, WhiteoutStyle style)
-    : target(target), parents(parents), style(style) {}
+LayerApplier::LayerApplier(int target, kj::ArrayPtr<const int> parents, WhiteoutStyle style,
+                           Devices devices)
+    : target(target), parents(parents), style(style), devices(devices) {}
+
+void LayerApplier::chownFailed(kj::StringPtr entry, struct archive_entry* e, int err) {
+  if (err != EINVAL) entryFailed(entry, "chown", err);
+  // The kernel's word for an id with no mapping in this user namespace.
+  throwError(ErrorKind::FAILED_PRECONDITION,
+             kj::str("layer entry \"", entry, "\": chown to uid ", archive_entry_uid(e), ", gid ",
+                     archive_entry_gid(e),
+                     ": not mapped in the rootless daemon's user namespace (give the user a "
+                     "range in /etc/subuid and /etc/subgid)"));
+}
 
 void LayerApplier::removeExisting(kj::StringPtr entry, int dirFd, kj::StringPtr base,
                                   kj::StringPtr path, bool newIsDir) {
@@ -136,8 +148,7 @@ void LayerApplier::applyMetadata(kj::StringPtr entry, int fd, struct archive_ent
   // Owner, mode, xattrs and times of a regular file or directory, all through `fd` (opened
   // O_NOFOLLOW right after the entry was made): nothing is ever set by name, so a name swapped
   // for a symlink in the meantime leads nowhere.
-  if (fchown(fd, archive_entry_uid(e), archive_entry_gid(e)) < 0)
-    entryFailed(entry, "chown", errno);
+  if (fchown(fd, archive_entry_uid(e), archive_entry_gid(e)) < 0) chownFailed(entry, e, errno);
   // After chown, which clears setuid and setgid.
   if (fchmod(fd, archive_entry_perm(e) & 07777) < 0) entryFailed(entry, "chmod", errno);
   archive_entry_xattr_reset(e);
@@ -165,7 +176,7 @@ void LayerApplier::applyNodeMetadata(kj::StringPtr entry, int dirFd, kj::StringP
   // carry no xattrs here.
   if (fchownat(dirFd, base.cStr(), archive_entry_uid(e), archive_entry_gid(e),
                AT_SYMLINK_NOFOLLOW) < 0) {
-    entryFailed(entry, "chown", errno);
+    chownFailed(entry, e, errno);
   }
   if (!isSymlink && chmodNoFollow(dirFd, base.cStr(), archive_entry_perm(e) & 07777) < 0) {
     entryFailed(entry, "chmod", errno);
@@ -284,6 +295,17 @@ void LayerApplier::applyEntry(struct archive* a, struct archive_entry* e) {
     }
     case AE_IFCHR:
     case AE_IFBLK:
+      if (devices == Devices::SKIP) {
+        // As containerd's rootless unpack: no device node can be made in a user namespace, and
+        // what a lower layer had at that name is gone all the same.
+        removeExisting(rawName, dirFd, base, path, false);
+        forgetCachedDirs();
+        skipped.add(kj::str(path));
+        logWarn("layer entry \"", rawName, "\": device node ", major(archive_entry_rdev(e)), ":",
+                minor(archive_entry_rdev(e)), " skipped (none can be made in a user namespace)");
+        return;
+      }
+      KJ_FALLTHROUGH;
     case AE_IFIFO:
       create(rawName, dirFd, base, path, false, "mknod",
              [&]() { return mknodat(dirFd, base.cStr(), type | 0600, archive_entry_rdev(e)); });

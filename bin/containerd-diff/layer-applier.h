@@ -30,9 +30,15 @@ enum class WhiteoutStyle {
   DELETE,   // a plain tree (native snapshotter): whiteouts delete
 };
 
+enum class Devices {
+  CREATE,  // device nodes are made (needs CAP_MKNOD)
+  SKIP,    // left out, as containerd's rootless unpack does: none can be made in a user namespace
+};
+
 class LayerApplier {
 public:
-  LayerApplier(int target, kj::ArrayPtr<const int> parents, WhiteoutStyle style);
+  LayerApplier(int target, kj::ArrayPtr<const int> parents, WhiteoutStyle style,
+               Devices devices = Devices::CREATE);
   // `parents`: read-only directories of the snapshots below, newest first, whose metadata the
   // directories a layer creates implicitly take (as overlay would show them).
 
@@ -40,6 +46,7 @@ public:
   // Applies every entry; returns the uncompressed digest and size.
 
   size_t entries() const { return entryCount; }
+  kj::ArrayPtr<const kj::String> skippedDevices() const { return skipped; }
 
   kj::Vector<kj::String> implicitDirectories() const;
   // The directories this layer created only as parents, whose owner and mode came from
@@ -54,7 +61,9 @@ private:
   int target;
   kj::ArrayPtr<const int> parents;
   WhiteoutStyle style;
+  Devices devices;
   size_t entryCount = 0;
+  kj::Vector<kj::String> skipped;                     // device nodes left out
   kj::HashMap<kj::String, kj::AutoCloseFd> dirCache;  // resolved parent directories
   kj::Vector<kj::AutoCloseFd> retiredDirs;            // forgotten while an entry may still use them
   kj::HashSet<kj::String> unpacked;                   // paths this layer wrote (for opaque dirs)
@@ -85,6 +94,7 @@ private:
   // make() (returning < 0 with errno on failure); where something is in the way (EEXIST), it
   // goes as removeExisting() decides and make() runs again. Most entries meet nothing: one
   // syscall instead of a stat first.
+  [[noreturn]] void chownFailed(kj::StringPtr entry, struct archive_entry* e, int err);
   void applyMetadata(kj::StringPtr entry, int fd, struct archive_entry* e, bool isDir,
                      kj::StringPtr path);
   void applyNodeMetadata(kj::StringPtr entry, int dirFd, kj::StringPtr base,

@@ -5,7 +5,8 @@
 
 int main(int argc, char** argv) {
   return ctrd::serviceMain(argc, argv, ctrd::ServiceKind::DIFF,
-                           [](ctrd::ServiceContext&) -> capnp::Capability::Client {
-                             return kj::heap<ctrd::DifferServer>();
+                           [](ctrd::ServiceContext& c) -> capnp::Capability::Client {
+                             return kj::heap<ctrd::DifferServer>(
+                                 c.inUserNamespace ? ctrd::Devices::SKIP : ctrd::Devices::CREATE);
                            });
 }

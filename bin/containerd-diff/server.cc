@@ -31,9 +31,10 @@ void confine(kj::ArrayPtr<const LandlockTree> trees) {
 
 }  // namespace
 
-DifferServer::DifferServer()
+DifferServer::DifferServer(Devices devices)
     : ServiceInfoServer(profileFor(ServiceKind::DIFF)),
-      workers(kj::max(4u, 2 * std::thread::hardware_concurrency())) {}
+      workers(kj::max(4u, 2 * std::thread::hardware_concurrency())),
+      devices(devices) {}
 
 template <typename T, typename Func>
 kj::Promise<T> DifferServer::onConfinedWorker(Func&& func) {
@@ -133,7 +134,7 @@ kj::Promise<void> DifferServer::apply(ApplyContext context) {
           auto held = targets.lock(owned[1]);
           confine(confinedTrees(owned[1], parentFds));
           LayerStream stream(owned[0], compressionForMediaType(mediaType), mediaType);
-          LayerApplier applier(owned[1], parentFds, style);
+          LayerApplier applier(owned[1], parentFds, style, devices);
           auto done = applier.apply(stream);
           return Applied{kj::mv(done.digest), done.size, applier.entries(),
                          applier.implicitDirectories()};

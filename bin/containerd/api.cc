@@ -20,6 +20,11 @@ ServiceProcess& Backends::service(ServiceKind kind) {
   for (auto& s : services) {
     if (s->profile().kind == kind) return *s;
   }
+  if (kind == ServiceKind::TASKS && namespaceHolder != 0) {
+    throwError(ErrorKind::NOT_IMPLEMENTED,
+               "containerd-tasks is not running: this daemon is rootless, and running containers "
+               "rootless is not implemented (pull, unpack, mount and remove images are)");
+  }
   KJ_FAIL_ASSERT("no such service", static_cast<int>(kind));
 }
 
@@ -121,6 +126,14 @@ kj::Promise<void> ContainerdServer::version(VersionContext context) {
   fillProcessInfo(results.initDaemon(), "containerd");
   auto list = results.initProcesses(backends.services.size());
   for (size_t i = 0; i < list.size(); i++) backends.services[i]->fillState(list[i]);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> ContainerdServer::userNamespace(UserNamespaceContext context) {
+  if (backends.namespaceHolder == 0) {
+    throwError(ErrorKind::NOT_FOUND, "user namespace: this daemon runs as root, in the host's");
+  }
+  context.getResults().setHolder(backends.namespaceHolder);
   return kj::READY_NOW;
 }
 

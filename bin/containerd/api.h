@@ -23,6 +23,7 @@ struct Backends {
   BlobDeletions& deletions;
   GarbageCollector& gc;
   EventBus& events;
+  pid_t namespaceHolder = 0;  // rootless: the process holding the daemon's user namespace
 
   ServiceProcess& service(ServiceKind kind);
 };
@@ -37,6 +38,7 @@ public:
   kj::Promise<void> events(EventsContext context) override;
   kj::Promise<void> plugins(PluginsContext context) override;
   kj::Promise<void> collectGarbage(CollectGarbageContext context) override;
+  kj::Promise<void> userNamespace(UserNamespaceContext context) override;
 
 private:
   Backends& backends;

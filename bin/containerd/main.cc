@@ -12,8 +12,10 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sandbox/profile.h>
 #include <sandbox/spawn.h>
+#include <sandbox/userns.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,12 +57,19 @@ void makeDirectory(kj::StringPtr what, kj::StringPtr path, mode_t mode) {
   close(fd);
 }
 
-Config loadConfig(const Flags& flags) {
+Config loadConfig(const Flags& flags, kj::Maybe<const RootlessPaths&> rootless) {
   Config config = defaultConfig();
+  auto defaultPath = DEFAULT_CONFIG_PATH;
+  KJ_IF_MAYBE(paths, rootless) {
+    defaultPath = paths->config;
+  }
   if (!flags.config.empty()) {
     config = loadConfigFile(flags.config.c_str());
-  } else if (access(DEFAULT_CONFIG_PATH.cStr(), F_OK) == 0) {
-    config = loadConfigFile(DEFAULT_CONFIG_PATH);
+  } else if (access(defaultPath.cStr(), F_OK) == 0) {
+    config = loadConfigFile(defaultPath);
+  }
+  KJ_IF_MAYBE(paths, rootless) {
+    makeRootless(config, *paths);
   }
   if (!flags.root.empty()) config.root = kj::str(flags.root.c_str());
   if (!flags.state.empty()) config.state = kj::str(flags.state.c_str());
@@ -79,21 +88,45 @@ kj::Promise<void> stopSignal(kj::UnixEventPort& port) {
   return port.onSignal(SIGTERM).then(onSignal).exclusiveJoin(port.onSignal(SIGINT).then(onSignal));
 }
 
-int run(const Flags& flags) {
-  Config config = loadConfig(flags);
-  setLogLevel(KJ_ASSERT_NONNULL(tryParseLogLevel(config.logLevel)));
-  if (geteuid() != 0) {
-    throwError(ErrorKind::FAILED_PRECONDITION,
-               "containerd must run as root: it starts each service under a uid of its own "
-               "(rootless mode is not implemented yet)");
+kj::Own<UserNamespace> rootlessNamespace() {
+  // The user's subordinate ids, or only the user's own.
+  uid_t uid = getuid();
+  gid_t gid = getgid();
+  struct passwd* pw = getpwuid(uid);
+  auto name = kj::str(pw != nullptr ? pw->pw_name : "");
+  auto uids = subordinateRange("/etc/subuid", name, uid);
+  auto gids = subordinateRange("/etc/subgid", name, uid);
+  if (uids == nullptr || gids == nullptr) {
+    logWarn("rootless: no subordinate ", uids == nullptr ? "uids" : "gids", " for user \"", name,
+            "\" in ", uids == nullptr ? "/etc/subuid" : "/etc/subgid", ": only uid ", uid,
+            " and gid ", gid,
+            " are mapped, and a layer with files of any other owner fails to unpack");
+    return UserNamespace::create(uid, gid, nullptr, nullptr);
   }
+  auto u = KJ_ASSERT_NONNULL(uids);
+  auto g = KJ_ASSERT_NONNULL(gids);
+  auto ns = UserNamespace::create(uid, gid, u, g);
+  logInfo("rootless: uid 0 is ", uid, ", uids 1-", u.count, " are ", u.start, "-",
+          u.start + u.count - 1, " (gids ", g.start, "-", g.start + g.count - 1,
+          "); the namespace is held by pid ", ns->holder());
+  return ns;
+}
 
-  makeDirectory("root", config.root, 0711);
-  makeDirectory("state", config.state, 0711);
+int run(const Flags& flags) {
+  kj::Maybe<RootlessPaths> rootless;
+  if (geteuid() != 0) rootless = rootlessPaths();
+  Config config = loadConfig(flags, rootless);
+  setLogLevel(KJ_ASSERT_NONNULL(tryParseLogLevel(config.logLevel)));
+
+  makeDirectory("root", config.root, rootless != nullptr ? 0700 : 0711);
+  makeDirectory("state", config.state, rootless != nullptr ? 0700 : 0711);
   auto address = config.socketAddress();
   // Bound before any service starts, so that a second daemon fails at once and spawns nothing.
   auto listenFd = listenUnix(address, 0660);
   MetadataStore metadata(kj::str(config.root, "/meta.db"));
+  // Made before any thread or event loop: its holder is forked.
+  kj::Maybe<kj::Own<UserNamespace>> userns;
+  if (rootless != nullptr) userns = rootlessNamespace();
 
   auto binDir = executableDirectory();
   kj::UnixEventPort::captureChildExit();
@@ -104,8 +137,12 @@ int run(const Flags& flags) {
 
   kj::Vector<kj::Own<ServiceProcess>> services;
   for (auto& s : config.services) {
+    kj::Maybe<const UserNamespace&> ns;
+    KJ_IF_MAYBE(n, userns) {
+      ns = **n;
+    }
     services.add(
-        kj::heap<ServiceProcess>(io, s, binDir, config.root, config.state, config.logLevel));
+        kj::heap<ServiceProcess>(io, s, binDir, config.root, config.state, config.logLevel, ns));
   }
   auto stopAll = [&]() {
     auto stops = KJ_MAP(s, services) {
@@ -131,6 +168,9 @@ int run(const Flags& flags) {
   metadata.onCommit(
       [&events](kj::ArrayPtr<const Change> changes) { publishCommitted(events, changes); });
   Backends backends{services, metadata, io.provider->getTimer(), inflight, deletions, gc, events};
+  KJ_IF_MAYBE(n, userns) {
+    backends.namespaceHolder = (*n)->holder();
+  }
   auto starts = KJ_MAP(s, services) {
     return s->start();
   };

@@ -49,14 +49,15 @@ kj::String describeWaitStatus(int status) {
 
 ServiceProcess::ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config,
                                kj::StringPtr binDir, kj::StringPtr rootDir, kj::StringPtr stateDir,
-                               kj::StringPtr logLevel)
+                               kj::StringPtr logLevel, kj::Maybe<const UserNamespace&> userns)
     : io(io),
       config(config),
       executable(kj::str(config.path.orDefault(kj::str(binDir, "/", config.profile->executable)))),
       logLevel(kj::str(logLevel)),
       restartPolicy(config.address == nullptr ? MAX_BACKOFF : MAX_REDIAL),
-      launchedAt(io.provider->getTimer().now()) {
-  if (config.address == nullptr && !config.profile->runsAsRoot) {
+      launchedAt(io.provider->getTimer().now()),
+      userns(userns) {
+  if (config.address == nullptr && !config.profile->runsAsRoot && userns == nullptr) {
     identity = resolveIdentity(config);
   }
   if (config.address == nullptr && config.profile->storeDirectory.size() > 0) {
@@ -112,9 +113,20 @@ void ServiceProcess::spawn() {
     args.add(kj::str("--gid"));
     args.add(kj::str(id->gid));
   }
+  kj::Vector<FdMapping> fds;
+  fds.add(FdMapping{theirs.get(), SERVICE_SOCKET_FD});
+  KJ_IF_MAYBE(ns, userns) {
+    if (config.profile->capabilities != 0) {
+      fds.add(FdMapping{ns->userFd(), SERVICE_SOCKET_FD + 1});
+      fds.add(FdMapping{ns->mountFd(), SERVICE_SOCKET_FD + 2});
+      args.add(kj::str("--userns-fd"));
+      args.add(kj::str(SERVICE_SOCKET_FD + 1));
+      args.add(kj::str("--mntns-fd"));
+      args.add(kj::str(SERVICE_SOCKET_FD + 2));
+    }
+  }
   // Its own process group keeps a terminal's ^C away from it: the supervisor stops it in order.
   kj::StringPtr env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"_kj};
-  FdMapping fds[] = {{theirs.get(), SERVICE_SOCKET_FD}};
   pid_t pid = 0;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                 pid = spawnProcess({executable, args, env, fds, ProcessGroup::OWN_GROUP});

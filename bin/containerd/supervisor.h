@@ -7,6 +7,7 @@
 #include <common/rpc.h>
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
+#include <sandbox/userns.h>
 #include <schema/containerd.capnp.h>
 #include <schema/service.capnp.h>
 #include <sys/types.h>
@@ -34,7 +35,10 @@ private:
 class ServiceProcess {
 public:
   ServiceProcess(kj::AsyncIoContext& io, const ServiceConfig& config, kj::StringPtr binDir,
-                 kj::StringPtr rootDir, kj::StringPtr stateDir, kj::StringPtr logLevel);
+                 kj::StringPtr rootDir, kj::StringPtr stateDir, kj::StringPtr logLevel,
+                 kj::Maybe<const UserNamespace&> userns = nullptr);
+  // With `userns` the daemon is rootless: the service runs as the user, and one whose profile
+  // holds any capability joins that namespace first (its capabilities mean something there).
   KJ_DISALLOW_COPY(ServiceProcess);
   ~ServiceProcess() noexcept(false);
 
@@ -73,6 +77,7 @@ private:
   kj::Maybe<kj::String> storeDir;  // <root>/<profile.storeDirectory>, made and chowned by us
   kj::String logLevel;
   kj::Maybe<Identity> identity;
+  kj::Maybe<const UserNamespace&> userns;
 
   State state = State::STARTING;
   kj::Maybe<pid_t> childPid;  // KJ nulls it once the child is reaped

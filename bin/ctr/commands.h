@@ -2,6 +2,7 @@
 #pragma once
 
 #include <client/client.h>
+#include <common/rootless.h>
 
 #include <CLI/CLI.hpp>
 #include <functional>
@@ -10,7 +11,7 @@
 namespace ctrd::ctr {
 
 struct Globals {
-  std::string address = "/run/containerd/containerd.sock";
+  std::string address = defaultClientAddress().cStr();
   std::string ns = "default";
 };
 

@@ -26,6 +26,31 @@ std::string platformsText(capnp::List<schema::Platform>::Reader platforms) {
 
 }  // namespace
 
+namespace {
+
+bool enterDaemonNamespaces(DaemonClient& client) {
+  // A rootless daemon's snapshots are mounted in its user and mount namespaces (overlay with
+  // userxattr, which a user namespace may mount on Linux 5.11 and later): the mount is seen
+  // there, by `nsenter -U -m -t HOLDER`, and not on the host.
+  if (geteuid() == 0) return false;
+  int32_t holder = 0;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                holder = client.containerd()
+                             .userNamespaceRequest()
+                             .send()
+                             .wait(client.waitScope())
+                             .getHolder();
+              })) {
+    if (errorKind(*e) != ErrorKind::NOT_FOUND) kj::throwFatalException(kj::mv(*e));
+    throwError(ErrorKind::FAILED_PRECONDITION,
+               "mounting needs root: the daemon runs as root, and only root may mount on the host");
+  }
+  joinNamespacesOf(holder);
+  return true;
+}
+
+}  // namespace
+
 void registerImages(CLI::App& root, std::vector<Command>& commands, const Globals& globals) {
   auto* images = root.add_subcommand("images", "manage images");
   images->alias("image");
@@ -213,8 +238,18 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
          snapshotsReq.setSnapshotter(mountSnapshotter->c_str());
          auto snapshots = snapshotsReq.send().getSnapshots();
          auto mountIt = [&](capnp::List<schema::Mount>::Reader mounts) {
+           bool joined = enterDaemonNamespaces(client);
            // An image is untrusted: its setuid binaries and device nodes mean nothing here.
-           mountAll(mounts, mountTarget->c_str(), *mountSuidDev ? 0 : MS_NOSUID | MS_NODEV);
+           KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                         mountAll(mounts, mountTarget->c_str(),
+                                  *mountSuidDev ? 0 : MS_NOSUID | MS_NODEV);
+                       })) {
+             if (!joined) kj::throwFatalException(kj::mv(*e));
+             kj::throwFatalException(withContext(
+                 "mounting in the rootless daemon's user namespace (an overlay mount there needs "
+                 "Linux 5.11 or later)",
+                 *e));
+           }
          };
          // Kept from garbage collection until `unmount --rm` (containerd's ctr holds a lease
          // named after the target for the same).
@@ -245,6 +280,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
       ->envname("CONTAINERD_SNAPSHOTTER");
   commands.push_back(
       {unmountCmd, [&globals, unmountTarget, unmountRm, unmountSnapshotter](DaemonClient& client) {
+         enterDaemonNamespaces(client);
          unmount(unmountTarget->c_str());
          if (*unmountRm) {
            auto snapshotsReq = client.ns(globals.ns.c_str()).snapshotsRequest();

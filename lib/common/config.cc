@@ -4,8 +4,10 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -76,6 +78,20 @@ void parseService(const toml::table& table, ServiceConfig& out, kj::StringPtr so
 }
 
 }  // namespace
+
+void makeRootless(Config& config, const RootlessPaths& paths) {
+  if (config.root == DEFAULT_ROOT) config.root = kj::str(paths.root);
+  if (config.state == DEFAULT_STATE) config.state = kj::str(paths.state);
+  kj::Vector<ServiceConfig> kept;
+  for (auto& s : config.services) {
+    if (s.profile->runsAsRoot && s.address == nullptr) continue;
+    s.user = nullptr;
+    s.uid = nullptr;
+    s.gid = nullptr;
+    kept.add(kj::mv(s));
+  }
+  config.services = kept.releaseAsArray();
+}
 
 kj::String Config::socketAddress() const {
   KJ_IF_MAYBE(a, address) {

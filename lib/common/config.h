@@ -7,6 +7,8 @@
 #include <sandbox/profile.h>
 #include <sys/types.h>
 
+#include "rootless.h"
+
 namespace ctrd {
 
 struct ServiceConfig {
@@ -39,6 +41,10 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr sourceName);
 // Unknown top-level tables (containerd's [plugins] and the like) are logged and ignored.
 
 Config loadConfigFile(kj::StringPtr path);
+
+void makeRootless(Config& config, const RootlessPaths& paths);
+// Root's default paths become the user's; no service switches to a uid of its own (only root
+// could), and the services that must run as root are left out.
 
 Identity resolveIdentity(const ServiceConfig& service);
 // The uid/gid a non-root service runs as: numeric ids if set, else the user's.

@@ -1,5 +1,6 @@
 #include "service-main.h"
 
+#include <common/rootless.h>
 #include <common/version.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,8 @@ struct ServiceFlags {
   std::string user;
   int64_t uid = -1;
   int64_t gid = -1;
+  int usernsFd = -1;
+  int mntnsFd = -1;
   std::string logLevel = "info";
 };
 
@@ -85,6 +88,16 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
     }
   }
 
+  bool userns = flags.usernsFd >= 0 || flags.mntnsFd >= 0;
+  if (userns) {
+    // A rootless daemon's: joined before anything is opened, while this is one thread.
+    if (flags.usernsFd < 0 || flags.mntnsFd < 0) {
+      throwError(ErrorKind::INVALID_ARGUMENT, "give both --userns-fd and --mntns-fd");
+    }
+    joinNamespaces(flags.usernsFd, flags.mntnsFd);
+    close(flags.usernsFd);
+    close(flags.mntnsFd);
+  }
   auto identity = chooseIdentity(profile, flags);
   kj::Maybe<kj::AutoCloseFd> root;
   kj::String rootPath;
@@ -107,12 +120,12 @@ int serve(const Profile& profile, ServiceFlags& flags, BootstrapFactory& makeBoo
   }
   kj::UnixEventPort::captureSignal(SIGTERM);
   kj::UnixEventPort::captureSignal(SIGINT);
-  enterSandbox(profile, identity, keep);
+  enterSandbox(profile, identity, keep, userns);
 
   auto io = kj::setupAsyncIo();
   auto stop =
       onStopSignal(io.unixEventPort, SIGTERM).exclusiveJoin(onStopSignal(io.unixEventPort, SIGINT));
-  ServiceContext context{profile, io, kj::mv(root), kj::mv(rootPath)};
+  ServiceContext context{profile, io, kj::mv(root), kj::mv(rootPath), userns};
   // One service object, however many connections reach it.
   capnp::Capability::Client bootstrap = makeBootstrap(context);
   if (supervised) {
@@ -155,6 +168,9 @@ int serviceMain(int argc, char** argv, ServiceKind kind, BootstrapFactory makeBo
   app.add_option("--user", flags.user, "run as this user");
   app.add_option("--uid", flags.uid, "run as this uid (with --gid)");
   app.add_option("--gid", flags.gid, "run as this gid (with --uid)");
+  app.add_option("--userns-fd", flags.usernsFd,
+                 "join this inherited user namespace first (a rootless daemon's), with --mntns-fd");
+  app.add_option("--mntns-fd", flags.mntnsFd, "join this inherited mount namespace first");
   app.add_option("--log-level", flags.logLevel, "trace, debug, info, warn or error");
   try {
     app.parse(argc, argv);

@@ -28,6 +28,7 @@ struct ServiceContext {
   kj::AsyncIoContext& io;
   kj::Maybe<kj::AutoCloseFd> root;  // --root, opened before the sandbox; the factory takes it
   kj::String rootPath;              // its absolute path, for what must name host paths (mounts)
+  bool inUserNamespace = false;     // a rootless daemon's: uid 0 here is the user outside
 };
 
 using BootstrapFactory = kj::Function<capnp::Capability::Client(ServiceContext&)>;

@@ -261,9 +261,26 @@ void raiseFileLimit() {
 }
 
 void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
-                  kj::ArrayPtr<const int> keepFds) {
+                  kj::ArrayPtr<const int> keepFds, bool inUserNamespace) {
   closeInheritedFds(keepFds);
   raiseFileLimit();
+  if (inUserNamespace) {
+    if (identity != nullptr) {
+      throwError(ErrorKind::INVALID_ARGUMENT,
+                 "a service in the daemon's user namespace runs as the user: no --uid or --user");
+    }
+    uint64_t caps = profile.capabilities & ~bit(CAP_MKNOD);
+    if (profile.emptyRoot) enterEmptyRoot();
+    dropBoundingSet(caps);
+    KJ_SYSCALL(prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                                            SECBIT_NOROOT | SECBIT_NOROOT_LOCKED));
+    // Refused where the mapping denied setgroups (no subordinate range): the groups stay.
+    if (setgroups(0, nullptr) < 0 && errno != EPERM) KJ_FAIL_SYSCALL("setgroups", errno);
+    if (caps != ALL_CAPS) setCapabilities(caps);
+    if (profile.noNewPrivs) KJ_SYSCALL(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    loadSeccomp(profile);
+    return;
+  }
 
   bool isRoot = geteuid() == 0;
   if (profile.emptyRoot && isRoot) enterEmptyRoot();

@@ -43,7 +43,7 @@ struct Identity {
 };
 
 void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
-                  kj::ArrayPtr<const int> keepFds);
+                  kj::ArrayPtr<const int> keepFds, bool inUserNamespace = false);
 // Cuts the calling process down to `profile`, in this fixed order:
 //   1. close every fd but stdio and `keepFds`, so nothing inherited leaks in;
 //   1b. for an emptyRoot profile, chroot into an empty directory that is then deleted (needs
@@ -54,6 +54,9 @@ void enterSandbox(const Profile& profile, kj::Maybe<Identity> identity,
 //      an exec, and the services that drop root never exec);
 //   5. PR_SET_NO_NEW_PRIVS where the profile says so;
 //   6. load the seccomp filter last, so the steps above need no syscalls of their own in it.
+// In a rootless daemon's user namespace (`inUserNamespace`) the process is uid 0 there (the
+// user outside) and cuts itself to the profile in that namespace the same way, without a uid
+// switch and without CAP_MKNOD (no device node can be made in a user namespace).
 // Throws if any step fails: a service must never serve with more than its profile.
 
 uint64_t capabilityBit(int cap);
