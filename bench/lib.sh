@@ -61,3 +61,15 @@ start_registry() {
   registry_pid=$("$top/scripts/start-registry.sh" "$registry" "$scratch/registry")
   trap 'kill $registry_pid 2>/dev/null; cleanup' EXIT
 }
+
+# push_big_and_busybox: the peer's big image's layers built into $scratch/layers (names in order
+# in $big_layers) and pushed as $registry/big:latest, with busybox's layer as busybox:latest.
+push_big_and_busybox() {
+  bash "$top/tests/integration/make-peer-layers.sh" big "$scratch/layers" >/dev/null
+  mapfile -t big_layers < "$scratch/layers/layers.txt"
+  local args=() n
+  for n in "${big_layers[@]}"; do args+=(--layer "$scratch/layers/$n.tar.gz"); done
+  "$top/scripts/push-image.py" image "$registry/big:latest" "${args[@]}" >/dev/null
+  "$top/scripts/push-image.py" image "$registry/busybox:latest" \
+    --layer "$scratch/layers/busybox-layer.tar.gz" >/dev/null
+}

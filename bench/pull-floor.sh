@@ -19,13 +19,7 @@ command -v igzip >/dev/null || { echo "pull-floor.sh: needs igzip (Debian's isal
 start_registry
 
 # The layers, as files for the floor and pushed for the pulls.
-bash "$top/tests/integration/make-peer-layers.sh" big "$scratch/layers" >/dev/null
-mapfile -t big_layers < "$scratch/layers/layers.txt"
-args=()
-for n in "${big_layers[@]}"; do args+=(--layer "$scratch/layers/$n.tar.gz"); done
-"$top/scripts/push-image.py" image "$registry/big:latest" "${args[@]}" >/dev/null
-"$top/scripts/push-image.py" image "$registry/busybox:latest" \
-  --layer "$scratch/layers/busybox-layer.tar.gz" >/dev/null
+push_big_and_busybox
 declare -A layers=([busybox]="busybox-layer" [big]="${big_layers[*]}")
 # Ten small images: the busybox layer under a tenth of /usr/include each.
 mkdir -p "$scratch/small"
