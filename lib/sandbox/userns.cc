@@ -6,10 +6,10 @@
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <kj/vector.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -94,8 +94,8 @@ void writeProcFile(pid_t pid, kj::StringPtr file, kj::StringPtr text) {
   // It only holds the namespaces: none of the capabilities it was just given in them.
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct none[2] = {};
-  if (result == 0 && (syscall(SYS_capset, &header, none) < 0 ||
-                      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)) {
+  if (result == 0 &&
+      (syscall(SYS_capset, &header, none) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)) {
     result = static_cast<char>(errno);
   }
   if (write(toParent, &result, 1) != 1 || result != 0) _exit(1);
