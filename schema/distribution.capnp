@@ -50,6 +50,21 @@ interface Registry {
   # downloaded and verified even when the store has the blob already (for another namespace);
   # `existed` then says so. `progress` (may be null) hears how far the download is, at most
   # every 100 ms while bytes arrive.
+
+  push @2 (descriptor :Types.Descriptor, tag :Text, mountFrom :Text, progress :FetchProgress)
+      -> (outcome :PushOutcome);
+  # Uploads a blob, manifest or index from the blob store (the caller has checked that its
+  # namespace holds it): a HEAD first, and nothing sent if the registry has it; a blob
+  # `mountFrom` names (another repository path on the same registry) is mounted from there when
+  # the registry agrees; the bytes go from the blob's fd to libcurl, and the registry checks the
+  # digest. A manifest or index goes up under `tag` when set (its digest otherwise). `progress`
+  # hears how many bytes went, at most every 100 ms.
+
+  enum PushOutcome {
+    uploaded @0;
+    existed @1;
+    mounted @2;
+  }
 }
 
 interface FetchProgress {

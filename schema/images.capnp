@@ -24,6 +24,14 @@ struct PullOptions {
   resolver @5 :Distribution.ResolverConfig;
 }
 
+struct PushOptions {
+  resolver @0 :Distribution.ResolverConfig;
+  maxConcurrentUploads @1 :UInt32;   # 0: 3
+  platforms @2 :List(Text);
+  # Empty: everything the image holds, every manifest of an index (each must be here). Else the
+  # manifest for the platform is what is pushed, without the index above it.
+}
+
 struct ProgressItem {
   ref @0 :Text;          # "manifest-sha256:...", "layer-sha256:...", or the image name
   status @1 :Status;
@@ -37,6 +45,7 @@ struct ProgressItem {
     downloading @3;
     done @4;
     exists @5;
+    uploading @6;
   }
 }
 
@@ -87,6 +96,19 @@ interface Images {
   # soon as it and its parent are in, checking diff IDs against the config.
 
   usage @6 (name :Text, platform :Text, snapshotter :Text) -> (usage :ImageUsage);
+
+  push @7 (remote :Text, local :Text, options :PushOptions, progress :Progress)
+      -> (descriptor :Types.Descriptor);
+  # Pushes the image `local` names to `remote`, blobs first (several at once), then manifests,
+  # then the index: every object the registry lacks is uploaded, one it has is not, one another
+  # repository of the same registry has (the blob's distribution.source label) is mounted from
+  # there. `remote` without a tag pushes the top by its digest. Every object must be in this
+  # namespace: a missing one is `not found`, naming it, before anything is sent. Returns what
+  # was pushed as the top.
+
+  pushObject @8 (remote :Text, descriptor :Types.Descriptor, options :PushOptions)
+      -> (outcome :Distribution.Registry.PushOutcome);
+  # One blob (or manifest, by its media type) of this namespace's: containerd's push-object.
   # What `ctr images ls` and `check` show, and what a container is made from. `platform` empty:
   # this host's.
 }

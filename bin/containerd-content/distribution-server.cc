@@ -89,6 +89,20 @@ kj::Promise<void> reportProgress(kj::Timer& timer, const Ingest& ingest,
   });
 }
 
+kj::Promise<void> reportSent(kj::Timer& timer, const std::atomic<int64_t>& sent,
+                             schema::FetchProgress::Client progress, int64_t reported) {
+  // While an upload runs: how many bytes went, whenever it moved, every 100 ms.
+  return timer.afterDelay(PROGRESS_EVERY).then([&timer, &sent, progress, reported]() mutable {
+    int64_t offset = sent.load(std::memory_order_relaxed);
+    if (offset == reported) return reportSent(timer, sent, kj::mv(progress), reported);
+    auto req = progress.updateRequest();
+    req.setOffset(offset);
+    return req.send().then([&timer, &sent, progress, offset](auto) mutable {
+      return reportSent(timer, sent, kj::mv(progress), offset);
+    });
+  });
+}
+
 }  // namespace
 
 kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
@@ -104,6 +118,7 @@ kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
     }
     out.pull = e.getPull();
     out.resolve = e.getResolve();
+    out.push = e.getPush();
     out.skipVerify = e.getSkipVerify() || config.getSkipVerify();
     out.caPem = kj::heapArray(e.getCaPem());
     for (auto h : e.getHeaders()) {
@@ -236,6 +251,44 @@ kj::Promise<void> RegistryServer::fetch(FetchContext context) {
       .then([context](Ingest::Committed committed) mutable {
         context.getResults().setSize(committed.size);
         context.getResults().setExisted(committed.existed);
+      });
+}
+
+kj::Promise<void> RegistryServer::push(PushContext context) {
+  auto params = context.getParams();
+  auto descriptor = params.getDescriptor();
+  RegistryDescriptor d{kj::str(descriptor.getMediaType()), kj::str(descriptor.getDigest()),
+                       descriptor.getSize()};
+  validateDigest(d.digest);
+  auto blob = store.openBlob(d.digest);
+  struct stat st;
+  KJ_SYSCALL(fstat(blob.get(), &st));
+  if (st.st_size != d.size) {
+    throwError(ErrorKind::FAILED_PRECONDITION, kj::str(d.digest, ": the descriptor says ", d.size,
+                                                       " bytes, the store holds ", st.st_size));
+  }
+  auto sent = kj::heap<std::atomic<int64_t>>(0);
+  auto& sentRef = *sent;
+  kj::Promise<void> reporting = kj::NEVER_DONE;
+  if (params.hasProgress()) {
+    reporting = reportSent(timer, sentRef, params.getProgress(), 0)
+                    .catch_([](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
+  }
+  auto tag = kj::str(params.getTag());
+  auto mountFrom = kj::str(params.getMountFrom());
+  auto upload =
+      onWorker<PushOutcome>([this, d = kj::mv(d), fd = blob.get(), &sentRef, tag = kj::mv(tag),
+                             mountFrom = kj::mv(mountFrom)](std::atomic<bool>& cancelled) {
+        return client->push(d, fd, tag, mountFrom, cancelled,
+                            [&sentRef](int64_t n) { sentRef.store(n, std::memory_order_relaxed); });
+      });
+  return upload.exclusiveJoin(reporting.then([]() -> PushOutcome { KJ_UNREACHABLE; }))
+      .attach(kj::mv(blob), kj::mv(sent))
+      .then([context](PushOutcome outcome) mutable {
+        using Out = schema::Registry::PushOutcome;
+        context.getResults().setOutcome(outcome == PushOutcome::EXISTED   ? Out::EXISTED
+                                        : outcome == PushOutcome::MOUNTED ? Out::MOUNTED
+                                                                          : Out::UPLOADED);
       });
 }
 

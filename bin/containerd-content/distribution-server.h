@@ -39,6 +39,7 @@ public:
 
   kj::Promise<void> resolve(ResolveContext context) override;
   kj::Promise<void> fetch(FetchContext context) override;
+  kj::Promise<void> push(PushContext context) override;
 
 private:
   BlobStore& store;

@@ -228,4 +228,84 @@ void RegistryClient::download(const RegistryDescriptor& descriptor, Ingest& inge
   });
 }
 
+kj::String RegistryClient::sessionUrl(const RegistryEndpoint& endpoint, kj::StringPtr location) {
+  // Location may be a whole URL or a path on the registry's host.
+  if (location.startsWith("http://") || location.startsWith("https://")) return kj::str(location);
+  if (!location.startsWith("/")) {
+    throwError(ErrorKind::UNKNOWN, kj::str(ref.domain, ": upload location \"", location, "\""));
+  }
+  auto schemeEnd = KJ_ASSERT_NONNULL(endpoint.url.findFirst(':')) + 3;
+  size_t hostEnd = schemeEnd;
+  while (hostEnd < endpoint.url.size() && endpoint.url[hostEnd] != '/') hostEnd++;
+  return kj::str(endpoint.url.slice(0, hostEnd), location);
+}
+
+PushOutcome RegistryClient::pushOnce(const RegistryEndpoint& endpoint,
+                                     const RegistryDescriptor& descriptor, int fd,
+                                     kj::StringPtr tag, kj::StringPtr mountFrom,
+                                     const std::atomic<bool>& cancelled,
+                                     kj::Function<void(int64_t sent)>& onSent) {
+  bool manifest = oci::isManifestType(descriptor.mediaType);
+  auto subject = kj::str(ref.name(), "@", descriptor.digest);
+  auto noBody = [](kj::ArrayPtr<const kj::byte>) {};
+  auto exists = [&](kj::StringPtr kind) {
+    HttpRequest head{"HEAD", objectUrl(endpoint, kind, descriptor.digest), {}, noBody};
+    if (manifest) head.headers.add(kj::str(manifestAcceptHeader()));
+    auto response = auth.send(endpoint, head, cancelled);
+    if (response.status == 404) return false;
+    checkStatus(response, subject, head);
+    return true;
+  };
+  auto put = [&](kj::String url, kj::StringPtr contentType) {
+    HttpRequest request{"PUT", kj::mv(url), {}, noBody};
+    request.headers.add(kj::str("Content-Type: ", contentType));
+    request.bodyFd = fd;
+    request.bodySize = descriptor.size;
+    request.onSent = [&](int64_t sent) { onSent(sent); };
+    auto response = auth.send(endpoint, request, cancelled);
+    checkStatus(response, subject, request);
+    if (response.digest.size() > 0 && response.digest != descriptor.digest) {
+      throwError(ErrorKind::UNKNOWN,
+                 kj::str(subject, ": the registry stored it as ", response.digest));
+    }
+  };
+  if (manifest) {
+    if (tag.size() == 0 && exists("manifests")) return PushOutcome::EXISTED;
+    put(objectUrl(endpoint, "manifests", tag.size() > 0 ? tag : descriptor.digest),
+        descriptor.mediaType);
+    return PushOutcome::UPLOADED;
+  }
+  if (exists("blobs")) return PushOutcome::EXISTED;
+  auto uploads = kj::str(endpoint.url, "/", ref.path, "/blobs/uploads/");
+  if (mountFrom.size() > 0 && mountFrom != ref.path) {
+    // A digest is [a-z0-9:] only (validated): sent unescaped, as containerd does.
+    uploads = kj::str(uploads, "?mount=", descriptor.digest, "&from=", urlEscape(mountFrom));
+  }
+  HttpRequest post{"POST", kj::mv(uploads), {}, noBody};
+  auto started = auth.send(endpoint, post, cancelled);
+  if (started.status == 201) return PushOutcome::MOUNTED;
+  checkStatus(started, subject, post);
+  if (started.location.size() == 0) {
+    throwError(ErrorKind::UNKNOWN, kj::str(subject, ": the registry named no upload location"));
+  }
+  auto url = sessionUrl(endpoint, started.location);
+  url = kj::str(url, url.findFirst('?') == nullptr ? "?" : "&",
+                "digest=", urlEscape(descriptor.digest));
+  put(kj::mv(url), "application/octet-stream");
+  return PushOutcome::UPLOADED;
+}
+
+PushOutcome RegistryClient::push(const RegistryDescriptor& descriptor, int fd, kj::StringPtr tag,
+                                 kj::StringPtr mountFrom, const std::atomic<bool>& cancelled,
+                                 kj::Function<void(int64_t sent)> onSent) {
+  validateDigest(descriptor.digest);
+  PushOutcome outcome = PushOutcome::UPLOADED;
+  withRetries(descriptor.digest, cancelled, [&](const RegistryEndpoint& endpoint) {
+    if (!endpoint.push) return false;
+    outcome = pushOnce(endpoint, descriptor, fd, tag, mountFrom, cancelled, onSent);
+    return true;
+  });
+  return outcome;
+}
+
 }  // namespace ctrd

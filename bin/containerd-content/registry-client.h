@@ -27,6 +27,12 @@ struct RegistryDescriptor {
   int64_t size;
 };
 
+enum class PushOutcome {
+  UPLOADED,
+  EXISTED,  // the registry had it (a HEAD said so): nothing sent
+  MOUNTED,  // taken from another repository of the same registry: nothing sent
+};
+
 class RegistryClient {
 public:
   RegistryClient(oci::Reference reference, kj::Vector<RegistryEndpoint> endpoints,
@@ -49,6 +55,16 @@ public:
   // the ingest holding exactly `descriptor.size` bytes; committing (which checks the digest) is
   // the caller's. Transient failures are retried 5 times, 0.25 s apart at first, doubling.
 
+  PushOutcome push(const RegistryDescriptor& descriptor, int fd, kj::StringPtr tag,
+                   kj::StringPtr mountFrom, const std::atomic<bool>& cancelled,
+                   kj::Function<void(int64_t sent)> onSent);
+  // Uploads `descriptor`'s bytes, read from `fd`. A manifest or index goes to
+  // manifests/<tag>, or manifests/<digest> without a tag (then skipped if a HEAD finds it). A
+  // blob is skipped if a HEAD finds it, mounted from the repository `mountFrom` names on the
+  // same registry when given and the registry agrees, else uploaded: POST for a session, then
+  // one PUT of every byte with the digest, which the registry checks. Retried as downloads are;
+  // an upload cut off starts again from its first byte.
+
 private:
   oci::Reference ref;
   kj::Vector<RegistryEndpoint> endpoints;
@@ -62,6 +78,11 @@ private:
   void withRetries(kj::StringPtr subject, const std::atomic<bool>& cancelled,
                    kj::FunctionParam<bool(const RegistryEndpoint&)> attempt);
 
+  PushOutcome pushOnce(const RegistryEndpoint& endpoint, const RegistryDescriptor& descriptor,
+                       int fd, kj::StringPtr tag, kj::StringPtr mountFrom,
+                       const std::atomic<bool>& cancelled,
+                       kj::Function<void(int64_t sent)>& onSent);
+  kj::String sessionUrl(const RegistryEndpoint& endpoint, kj::StringPtr location);
   void downloadOnce(const RegistryEndpoint& endpoint, const RegistryDescriptor& descriptor,
                     Ingest& ingest, const std::atomic<bool>& cancelled);
   kj::String objectUrl(const RegistryEndpoint& endpoint, kj::StringPtr kind,

@@ -4,8 +4,10 @@
 #include <common/errors.h>
 #include <common/version.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <kj/debug.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curlpp/Easy.hpp>
 #include <curlpp/Exception.hpp>
@@ -128,6 +130,27 @@ HttpResponse performRequest(const RegistryEndpoint& endpoint, HttpRequest& reque
   easy.setOpt(NoSignal(true));
   easy.setOpt(UserAgent("containerd-cpp/" CTRD_VERSION));
   if (request.method == "HEAD") easy.setOpt(NoBody(true));
+  int64_t sent = 0;
+  if (request.method == "PUT" || request.method == "POST") {
+    // The body from an fd, never through memory: pread from where this attempt is.
+    curl_easy_setopt(easy.getHandle(), CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy.getHandle(), CURLOPT_CUSTOMREQUEST, request.method.cStr());
+    curl_easy_setopt(easy.getHandle(), CURLOPT_INFILESIZE_LARGE,
+                     static_cast<curl_off_t>(request.bodySize));
+    easy.setOpt(ReadFunction([&](char* p, size_t size, size_t n) -> size_t {
+      if (cancelled.load(std::memory_order_relaxed)) return CURL_READFUNC_ABORT;
+      if (request.bodyFd < 0 || sent >= request.bodySize) return 0;
+      size_t want = size_t(kj::min(int64_t(size * n), request.bodySize - sent));
+      ssize_t got;
+      do {
+        got = pread(request.bodyFd, p, want, sent);
+      } while (got < 0 && errno == EINTR);
+      if (got <= 0) return CURL_READFUNC_ABORT;
+      sent += got;
+      request.onSent(sent);
+      return size_t(got);
+    }));
+  }
   if (endpoint.skipVerify) {
     easy.setOpt(SslVerifyPeer(false));
     easy.setOpt(SslVerifyHost(0));
@@ -139,6 +162,8 @@ HttpResponse performRequest(const RegistryEndpoint& endpoint, HttpRequest& reque
   }
   std::list<std::string> headers;
   for (auto& h : request.headers) headers.push_back(h.cStr());
+  // No "Expect: 100-continue" round trip before a body.
+  if (request.method == "PUT" || request.method == "POST") headers.push_back("Expect:");
   for (auto& h : endpoint.headers) headers.push_back(h.cStr());
   KJ_IF_MAYBE(a, authorization) {
     // libcurl keeps a custom Authorization header from hosts a redirect leads to.
@@ -176,6 +201,8 @@ HttpResponse performRequest(const RegistryEndpoint& endpoint, HttpRequest& reque
         response.contentRange = kj::mv(value);
       } else if (name == "www-authenticate") {
         response.wwwAuthenticate = kj::mv(value);
+      } else if (name == "location") {
+        response.location = kj::mv(value);
       }
     }
     return size * n;

@@ -18,18 +18,22 @@ struct RegistryEndpoint {
   kj::String url;  // API base, "https://host/v2"
   bool pull = true;
   bool resolve = true;
+  bool push = true;
   bool skipVerify = false;
   kj::Array<kj::byte> caPem;
   kj::Vector<kj::String> headers;  // "Name: value"
 };
 
 struct HttpRequest {
-  kj::StringPtr method;  // "GET" or "HEAD"
+  kj::StringPtr method;  // "GET", "HEAD", "POST" or "PUT"
   kj::String url;
   kj::Vector<kj::String> headers;
   kj::Function<void(kj::ArrayPtr<const kj::byte> data)> sink;
   // Called with the body of a 2xx answer, after its headers are known.
   kj::Function<void(long status)> onHeaders = [](long) {};
+  int bodyFd = -1;  // POST and PUT: the body, read with pread from offset 0 (each attempt)
+  int64_t bodySize = 0;
+  kj::Function<void(int64_t sent)> onSent = [](int64_t) {};
 };
 
 struct HttpResponse {
@@ -39,6 +43,7 @@ struct HttpResponse {
   int64_t contentLength = -1;
   kj::String contentRange;
   kj::String wwwAuthenticate;
+  kj::String location;  // an upload session's URL, as the registry gave it
   kj::String errorBody;
 };
 

@@ -12,6 +12,7 @@
 #include "image-walk.h"
 #include "leases-api.h"
 #include "pull.h"
+#include "push.h"
 #include "snapshots-api.h"
 
 namespace ctrd {
@@ -217,6 +218,14 @@ kj::Promise<void> NamespaceImages::delete_(DeleteContext context) {
 
 kj::Promise<void> NamespaceImages::pull(PullContext context) {
   return pullImage(backends, ns, lease, context);
+}
+
+kj::Promise<void> NamespaceImages::push(PushContext context) {
+  return pushImage(backends, ns, context);
+}
+
+kj::Promise<void> NamespaceImages::pushObject(PushObjectContext context) {
+  return ctrd::pushObject(backends, ns, context);
 }
 
 kj::Promise<void> NamespaceImages::usage(UsageContext context) {

@@ -21,6 +21,8 @@ public:
   kj::Promise<void> update(UpdateContext context) override;
   kj::Promise<void> delete_(DeleteContext context) override;
   kj::Promise<void> pull(PullContext context) override;
+  kj::Promise<void> push(PushContext context) override;
+  kj::Promise<void> pushObject(PushObjectContext context) override;
   kj::Promise<void> usage(UsageContext context) override;
 
 private:

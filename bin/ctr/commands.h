@@ -28,6 +28,10 @@ void registerPlugins(CLI::App& root, std::vector<Command>& commands);
 void registerContent(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerImages(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerImagePull(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
+void registerImagePush(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
+void registerContentTransfer(CLI::App& content, std::vector<Command>& commands,
+                             const Globals& globals);
+// ctr content fetch and push-object.
 void registerContainers(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerTasks(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerTaskStdio(CLI::App& tasks, std::vector<Command>& commands, const Globals& globals);

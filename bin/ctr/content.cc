@@ -64,6 +64,7 @@ void copyBlobToStdout(DaemonClient& client, schema::Blob::Client blob) {
 
 void registerContent(CLI::App& root, std::vector<Command>& commands, const Globals& globals) {
   auto* content = root.add_subcommand("content", "manage content");
+  registerContentTransfer(*content, commands, globals);
   content->require_subcommand(1);
 
   // ls

@@ -1,5 +1,6 @@
-// ctr images pull, with containerd's progress display: a line per blob redrawn in place, then
-// "unpacking <platform> <manifest>..." and "done: <duration>" per platform unpacked.
+// ctr images pull and push, ctr content fetch and push-object, with containerd's progress
+// display: a line per object redrawn in place; a pull then prints "unpacking <platform>
+// <manifest>..." and "done: <duration>" per platform unpacked.
 #include <common/snapshot-info.h>
 #include <oci/reference.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@ std::string statusName(schema::ProgressItem::Status s) {
       return "done";
     case schema::ProgressItem::Status::EXISTS:
       return "exists";
+    case schema::ProgressItem::Status::UPLOADING:
+      return "uploading";
   }
   return "unknown";
 }
@@ -57,7 +60,8 @@ public:
     std::vector<std::vector<std::string>> rows;
     for (auto i : items) {
       auto status = i.getStatus();
-      bool active = status == schema::ProgressItem::Status::DOWNLOADING;
+      bool active = status == schema::ProgressItem::Status::DOWNLOADING ||
+                    status == schema::ProgressItem::Status::UPLOADING;
       bool complete = status == schema::ProgressItem::Status::DONE ||
                       status == schema::ProgressItem::Status::EXISTS ||
                       status == schema::ProgressItem::Status::RESOLVED;
@@ -174,6 +178,128 @@ void registerImagePull(CLI::App& images, std::vector<Command>& commands, const G
                             printf("image chain ID: %s\n", u.getChainId().cStr());
                           }
                         }
+                      }});
+}
+
+void registerImagePush(CLI::App& images, std::vector<Command>& commands, const Globals& globals) {
+  auto* push = images.add_subcommand("push", "push an image to a remote");
+  struct PushFlags {
+    std::string remote;
+    std::string local;
+    ResolverFlags resolver;
+    std::vector<std::string> platforms;
+    unsigned maxConcurrentUploads = 3;
+  };
+  auto pf = std::make_shared<PushFlags>();
+  push->add_option("remote", pf->remote, "where to push it (without a tag: by its digest)")
+      ->required();
+  push->add_option("local", pf->local, "the image (default: remote)");
+  push->add_flag("--plain-http", pf->resolver.plainHttp, "allow connections using plain HTTP");
+  push->add_flag("--skip-verify,-k", pf->resolver.skipVerify, "skip SSL certificate validation");
+  push->add_option("--user,-u", pf->resolver.user, "user[:password] registry user and password");
+  push->add_option("--hosts-dir", pf->resolver.hostsDir,
+                   "custom hosts configuration directory (hosts.toml per registry host)");
+  push->add_option("--platform", pf->platforms,
+                   "push the manifest of this platform (without the index above it)");
+  push->add_option("--max-concurrent-uploads", pf->maxConcurrentUploads,
+                   "set the max concurrent uploads for each push");
+  commands.push_back({push, [&globals, pf](DaemonClient& client) {
+                        auto ref = oci::parseReference(pf->remote.c_str());
+                        auto images = client.ns(globals.ns.c_str()).imagesRequest().send();
+                        auto req = images.getImages().pushRequest();
+                        req.setRemote(pf->remote.c_str());
+                        req.setLocal(pf->local.c_str());
+                        auto options = req.initOptions();
+                        auto platforms = options.initPlatforms(pf->platforms.size());
+                        for (size_t i = 0; i < pf->platforms.size(); i++) {
+                          platforms.set(i, pf->platforms[i].c_str());
+                        }
+                        options.setMaxConcurrentUploads(pf->maxConcurrentUploads);
+                        fillResolverConfig(options.initResolver(), pf->resolver, ref.domain);
+                        req.setProgress(kj::heap<ProgressPrinter>());
+                        auto response = req.send().wait(client.waitScope());
+                        auto d = response.getDescriptor();
+                        printf("pushed %s %s\n", d.getMediaType().cStr(), d.getDigest().cStr());
+                      }});
+}
+
+void registerContentTransfer(CLI::App& content, std::vector<Command>& commands,
+                             const Globals& globals) {
+  auto* fetch = content.add_subcommand(
+      "fetch", "fetch all content for an image into containerd (without unpacking it)");
+  struct FetchFlags {
+    std::string ref;
+    ResolverFlags resolver;
+    std::vector<std::string> platforms;
+    bool allPlatforms = false;
+    unsigned maxConcurrentDownloads = 3;
+  };
+  auto ff = std::make_shared<FetchFlags>();
+  fetch->add_option("ref", ff->ref, "the image reference")->required();
+  fetch->add_flag("--plain-http", ff->resolver.plainHttp, "allow connections using plain HTTP");
+  fetch->add_flag("--skip-verify,-k", ff->resolver.skipVerify, "skip SSL certificate validation");
+  fetch->add_option("--user,-u", ff->resolver.user, "user[:password] registry user and password");
+  fetch->add_option("--hosts-dir", ff->resolver.hostsDir,
+                    "custom hosts configuration directory (hosts.toml per registry host)");
+  fetch->add_option("--platform", ff->platforms, "pull content from a specific platform");
+  fetch->add_flag("--all-platforms", ff->allPlatforms,
+                  "pull content and metadata from all platforms");
+  fetch->add_option("--max-concurrent-downloads", ff->maxConcurrentDownloads,
+                    "set the max concurrent downloads for each pull");
+  commands.push_back({fetch, [&globals, ff](DaemonClient& client) {
+                        auto ref = oci::parseReference(ff->ref.c_str());
+                        auto images = client.ns(globals.ns.c_str()).imagesRequest().send();
+                        auto req = images.getImages().pullRequest();
+                        req.setRef(ff->ref.c_str());
+                        auto options = req.initOptions();
+                        auto platforms = options.initPlatforms(ff->platforms.size());
+                        for (size_t i = 0; i < ff->platforms.size(); i++) {
+                          platforms.set(i, ff->platforms[i].c_str());
+                        }
+                        options.setAllPlatforms(ff->allPlatforms);
+                        options.setUnpack(false);
+                        options.setMaxConcurrentDownloads(ff->maxConcurrentDownloads);
+                        fillResolverConfig(options.initResolver(), ff->resolver, ref.domain);
+                        req.setProgress(kj::heap<ProgressPrinter>());
+                        req.send().wait(client.waitScope());
+                      }});
+
+  auto* pushObject = content.add_subcommand("push-object", "push an object to a remote");
+  struct PushObjectFlags {
+    std::string remote;
+    std::string digest;
+    std::string mediaType;
+    ResolverFlags resolver;
+  };
+  auto pf = std::make_shared<PushObjectFlags>();
+  pushObject->add_option("remote", pf->remote, "the repository (and tag, for a manifest)")
+      ->required();
+  pushObject->add_option("object", pf->digest, "the digest of the blob")->required();
+  pushObject->add_option("type", pf->mediaType, "its media type (a manifest's goes to manifests)");
+  pushObject->add_flag("--plain-http", pf->resolver.plainHttp,
+                       "allow connections using plain HTTP");
+  pushObject->add_flag("--skip-verify,-k", pf->resolver.skipVerify,
+                       "skip SSL certificate validation");
+  pushObject->add_option("--user,-u", pf->resolver.user,
+                         "user[:password] registry user and password");
+  pushObject->add_option("--hosts-dir", pf->resolver.hostsDir,
+                         "custom hosts configuration directory (hosts.toml per registry host)");
+  commands.push_back({pushObject, [&globals, pf](DaemonClient& client) {
+                        auto ref = oci::parseReference(pf->remote.c_str());
+                        auto images = client.ns(globals.ns.c_str()).imagesRequest().send();
+                        auto req = images.getImages().pushObjectRequest();
+                        req.setRemote(pf->remote.c_str());
+                        auto d = req.initDescriptor();
+                        d.setDigest(pf->digest.c_str());
+                        d.setMediaType(pf->mediaType.c_str());
+                        fillResolverConfig(req.initOptions().initResolver(), pf->resolver,
+                                           ref.domain);
+                        auto outcome = req.send().wait(client.waitScope()).getOutcome();
+                        using Outcome = schema::Registry::PushOutcome;
+                        printf("%s %s\n", pf->digest.c_str(),
+                               outcome == Outcome::UPLOADED  ? "uploaded"
+                               : outcome == Outcome::EXISTED ? "exists"
+                                                             : "mounted");
                       }});
 }
 

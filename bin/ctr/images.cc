@@ -1,4 +1,4 @@
-// ctr images: ls, rm, tag, check, mount, unmount (pull is in images-pull.cc).
+// ctr images: ls, rm, tag, check, mount, unmount (pull and push are in images-pull.cc).
 #include <common/errors.h>
 #include <common/mount.h>
 #include <common/snapshot-info.h>
@@ -61,6 +61,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
   };
 
   registerImagePull(*images, commands, globals);
+  registerImagePush(*images, commands, globals);
 
   // ---- ls
   auto* ls = images->add_subcommand("list", "list images known to containerd");

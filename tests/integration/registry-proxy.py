@@ -8,7 +8,7 @@ Forwards every request to the upstream registry (Debian's docker-registry) and s
 answer back. --token demands bearer tokens, which it issues itself at /token (the anonymous
 token flow of Docker Hub); --corrupt flips one byte of that blob; --rate slows blob bodies down
 so that a test can kill this process mid-transfer; --log records one line per request:
-`METHOD PATH RANGE AUTH`.
+`METHOD PATH RANGE AUTH`, with ` 401` after one refused for want of a token good for it.
 """
 import argparse
 import http.client
@@ -20,7 +20,8 @@ import threading
 import time
 import urllib.parse
 
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "proxy-connection"}
+# Host goes through: the registry then names upload locations on this proxy, not behind it.
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
 
 
 def main():
@@ -32,7 +33,7 @@ def main():
     parser.add_argument("--rate", type=int, default=0)
     parser.add_argument("--log")
     args = parser.parse_args()
-    issued = set()
+    issued = {}  # token -> the scope it was issued for
     lock = threading.Lock()
     log = open(args.log, "a", buffering=1) if args.log else None
 
@@ -63,7 +64,7 @@ def main():
                 return self.reply(400, b'{"errors":[{"code":"BAD_REQUEST","message":"no scope"}]}')
             t = "tok-" + secrets.token_hex(8)
             with lock:
-                issued.add(t)
+                issued[t] = query["scope"][0]
             self.record(" TOKEN " + query["scope"][0])
             self.reply(200, json.dumps({"token": t, "expires_in": 300}).encode(),
                        [("Content-Type", "application/json")])
@@ -71,18 +72,25 @@ def main():
         def forward(self):
             if args.token and self.path.startswith("/token"):
                 return self.token()
-            self.record()
             if args.token and self.path.startswith("/v2/"):
                 auth = self.headers.get("Authorization", "")
+                repo = self.path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0]
+                actions = "pull" if self.command in ("GET", "HEAD") else "pull,push"
                 with lock:
-                    ok = auth.startswith("Bearer ") and auth[len("Bearer "):] in issued
+                    scope = issued.get(auth[len("Bearer "):]) if auth.startswith("Bearer ") else None
+                # A token is good for its repository and actions only: a pull token cannot push.
+                ok = scope is not None and scope.split(":")[1] == repo and \
+                    set(actions.split(",")) <= set(scope.split(":")[2].split(","))
+                if self.path == "/v2/":
+                    ok = scope is not None
                 if not ok:
-                    repo = self.path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0]
+                    self.record(" 401")
                     challenge = (f'Bearer realm="http://127.0.0.1:{args.port}/token",'
-                                 f'service="test-registry",scope="repository:{repo}:pull"')
+                                 f'service="test-registry",scope="repository:{repo}:{actions}"')
                     return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}',
                                       [("WWW-Authenticate", challenge),
                                        ("Content-Type", "application/json")])
+            self.record()
             length = int(self.headers.get("Content-Length", "0") or 0)
             body = self.rfile.read(length) if length else None
             upstream = http.client.HTTPConnection(args.upstream, timeout=60)

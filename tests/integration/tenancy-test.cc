@@ -276,6 +276,23 @@ std::map<std::string, std::map<std::string, Case>> cases() {
     EXPECT_EQ(r.getImages().size(), 0u);
     EXPECT_FALSE(f.evilHoldsTheBlob(evil));
   };
+  images["push"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The victim's image name, pushed to a registry nobody serves: `not found` before any
+    // network (a network error would tell that the image exists).
+    auto req = f.images(evil).pushRequest();
+    req.setRemote(kj::str("127.0.0.1:", freePort(), "/stolen:1"));
+    req.setLocal(IMAGE);
+    req.initOptions();
+    f.expectNotFound(req);
+  };
+  images["pushObject"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The victim's blob, by its digest: not this namespace's, so `not found`, and nothing read.
+    auto req = f.images(evil).pushObjectRequest();
+    req.setRemote(kj::str("127.0.0.1:", freePort(), "/stolen"));
+    req.initDescriptor().setDigest(f.digest);
+    req.initOptions();
+    f.expectNotFound(req);
+  };
   images["usage"] = [](TenancyTest& f, kj::StringPtr evil) {
     auto req = f.images(evil).usageRequest();
     req.setName(IMAGE);
