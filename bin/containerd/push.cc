@@ -199,9 +199,13 @@ private:
     }
     // Blobs, then manifests, then indexes (the deepest first, the top last): a registry never
     // holds a reference to what it lacks.
+    // Each upload is evaluated eagerly: those waiting for a slot must not depend on the join
+    // to be driven (without it, a push of more blobs than slots stopped once the first slots'
+    // answers came back).
     kj::Vector<kj::Promise<void>> blobs;
     for (auto& n : nodes) {
-      if (n.role == NodeRole::CONFIG || n.role == NodeRole::LAYER) blobs.add(upload(n, false));
+      if (n.role == NodeRole::CONFIG || n.role == NodeRole::LAYER)
+        blobs.add(upload(n, false).eagerlyEvaluate(nullptr));
     }
     return kj::joinPromises(blobs.releaseAsArray())
         .then([this]() {
@@ -209,7 +213,7 @@ private:
           for (auto& n : nodes) {
             if (n.role != NodeRole::MANIFEST) continue;
             if (&n == &pushedRoot()) continue;
-            manifests.add(upload(n, false));
+            manifests.add(upload(n, false).eagerlyEvaluate(nullptr));
           }
           return kj::joinPromises(manifests.releaseAsArray());
         })
