@@ -47,6 +47,15 @@ public:
     mkdir((home_ + "/run").c_str(), 0700);
     chown(home_.c_str(), uid_, gid_);
     chown((home_ + "/run").c_str(), uid_, gid_);
+    // The executables, copied where the user can reach them: the build tree may be under a
+    // directory only root may enter (a CI checkout in /root). The daemon finds its services
+    // beside itself.
+    mkdir((home_ + "/bin").c_str(), 0755);
+    for (auto name :
+         {"containerd", "containerd-content", "containerd-snapshot", "containerd-diff", "ctr"}) {
+      auto copied = run({"/bin/cp", binPath(name), home_ + "/bin/" + name});
+      EXPECT_EQ(copied.status, 0) << copied.err;
+    }
   }
   ~RootlessUser() {
     if (!range_.empty()) {
@@ -65,6 +74,7 @@ public:
   const std::string& name() const { return name_; }
   const std::string& home() const { return home_; }
   std::string root() const { return home_ + "/.local/share/containerd"; }
+  std::string bin(const std::string& name) const { return home_ + "/bin/" + name; }
 
   std::vector<std::string> as(std::vector<std::string> argv) const {
     // No capability, no supplementary group, an environment of its own: as a login would.
@@ -82,7 +92,7 @@ public:
     return out;
   }
   Result ctr(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {binPath("ctr")};
+    std::vector<std::string> argv = {bin("ctr")};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(as(argv));
   }
@@ -185,7 +195,8 @@ protected:
   }
 
   pid_t startAs(const RootlessUser& user, std::unique_ptr<Child>& daemon, const std::string& log) {
-    daemon = std::make_unique<Child>(user.as({binPath("containerd"), "--log-level", "debug"}), log);
+    daemon =
+        std::make_unique<Child>(user.as({user.bin("containerd"), "--log-level", "debug"}), log);
     bool up = waitFor([&]() { return !daemon->running() || user.ctr({"version"}).status == 0; });
     EXPECT_TRUE(up && daemon->running()) << readFile(log);
     return daemon->pid();
