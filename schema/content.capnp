@@ -37,6 +37,22 @@ interface Source {
   # A caller's file descriptor to read from (the capability carries it): a file, a pipe, stdin.
 }
 
+interface Sink {
+  # A caller's file descriptor to write to (the capability carries it): a file, a pipe, stdout.
+}
+
+struct ArchiveImage {
+  # One image of an image archive: its name (empty for an unnamed one) and what it points at.
+  name @0 :Text;
+  target @1 :Types.Descriptor;
+  dockerManifest @2 :Text;
+  # Export only: the manifest `manifest.json` lists for it (the platform's, under an index);
+  # empty for none.
+  refName @3 :Text;
+  # Import only: the OCI ref name annotation of an entry with no io.containerd.image.name (then
+  # `name` is empty); what it becomes is the caller's choice (containerd's --base-name).
+}
+
 interface Writer {
   # One ingest, held by one writer at a time. Dropping the writer keeps what was written: a new
   # writer for the same ref resumes from the offset on disk.
@@ -88,4 +104,22 @@ interface ContentStore extends(Service.Service) {
   distribution @8 () -> (distribution :Distribution.Distribution);
   # Registries and image documents: served by the same process, which alone speaks HTTP and
   # parses JSON, but a contract of their own.
+
+  exportArchive @9 (sink :Sink, images :List(ArchiveImage), blobs :List(Types.Descriptor))
+      -> (size :Int64);
+  # Writes an OCI image layout as a tar to `sink`: every blob under blobs/<alg>/<hex>, index.json
+  # naming each image (containerd's io.containerd.image.name and the OCI ref name), oci-layout,
+  # and Docker's manifest.json for the images with a `dockerManifest`. The caller has checked
+  # that its namespace holds every blob.
+
+  importArchive @10 (source :Source, owner :Text)
+      -> (images :List(ArchiveImage), blobs :List(Types.Descriptor));
+  # Reads an OCI image layout or a `docker save` tar (plain, gzip or zstd) from `source`. Every
+  # file goes into the blob store through an ingest of `owner`'s, hashed as it streams; a file
+  # under blobs/ must match the digest its name says. Paths in the tar are names to look up,
+  # never paths to write. The layout's documents are size-capped and the entries counted;
+  # anything malformed is `invalid argument` naming it. For a docker tar each image's manifest
+  # is written here (its layers as they are: a plain layer stays plain). `blobs` is everything
+  # stored, for the caller to record (until then only its lease on collection protects them:
+  # the supervisor sweeps no unrecorded bytes while an import runs).
 }

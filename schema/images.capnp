@@ -6,6 +6,7 @@ $Cxx.namespace("ctrd::schema");
 
 using Types = import "types.capnp";
 using Distribution = import "distribution.capnp";
+using Content = import "content.capnp";
 
 struct Image {
   name @0 :Text;
@@ -30,6 +31,23 @@ struct PushOptions {
   platforms @2 :List(Text);
   # Empty: everything the image holds, every manifest of an index (each must be here). Else the
   # manifest for the platform is what is pushed, without the index above it.
+}
+
+struct ExportOptions {
+  platforms @0 :List(Text);   # empty: this host's
+  allPlatforms @1 :Bool;      # every manifest of an index (each must be here)
+  skipManifestJson @2 :Bool;  # no Docker manifest.json
+}
+
+struct ImportOptions {
+  baseName @0 :Text;
+  # Names given as a bare tag in the archive ("latest") become BASE:TAG, and only full names
+  # under BASE are kept; empty: "import-YYYY-MM-DD" is the base and every full name is kept.
+  digests @1 :Bool;           # also record each image as BASE@DIGEST
+  allPlatforms @2 :Bool;      # keep every platform's content (unpack only `platforms`)
+  platforms @3 :List(Text);   # empty: this host's
+  unpack @4 :Bool;
+  snapshotter @5 :Text;       # empty: overlayfs
 }
 
 struct ProgressItem {
@@ -96,6 +114,8 @@ interface Images {
   # soon as it and its parent are in, checking diff IDs against the config.
 
   usage @6 (name :Text, platform :Text, snapshotter :Text) -> (usage :ImageUsage);
+  # What `ctr images ls` and `check` show, and what a container is made from. `platform` empty:
+  # this host's.
 
   push @7 (remote :Text, local :Text, options :PushOptions, progress :Progress)
       -> (descriptor :Types.Descriptor);
@@ -109,6 +129,16 @@ interface Images {
   pushObject @8 (remote :Text, descriptor :Types.Descriptor, options :PushOptions)
       -> (outcome :Distribution.Registry.PushOutcome);
   # One blob (or manifest, by its media type) of this namespace's: containerd's push-object.
-  # What `ctr images ls` and `check` show, and what a container is made from. `platform` empty:
-  # this host's.
+
+  export @9 (names :List(Text), options :ExportOptions, sink :Content.Sink) -> (size :Int64);
+  # Writes the images `names` name, and what they hold for the platforms asked, to `sink` as an
+  # OCI image layout tar (containerd-content writes it from the blobs' fds). Every object must
+  # be in this namespace: a missing one is `not found`, naming it, before a byte is written.
+
+  import @10 (source :Content.Source, options :ImportOptions)
+      -> (images :List(Image), unpacked :List(Unpacked));
+  # Reads an OCI image layout or `docker save` tar from `source` into this namespace (verified
+  # as it streams, held by a lease until the images hold it), records its named images (an
+  # existing name is moved to the imported target) and, with `unpack`, unpacks each for the
+  # platforms, as a pull does.
 }

@@ -12,4 +12,4 @@ apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends \
   libcurlpp-dev libcurl4-openssl-dev docker-registry curl openssl \
   busybox-static attr libcap2-bin gzip \
   libgtest-dev libre2-dev clang clang-format libclang-rt-14-dev systemd strace \
-  runc crun uidmap
+  runc crun uidmap skopeo oci-image-tool umoci

@@ -1,6 +1,7 @@
 #include "content-server.h"
 
 #include <common/errors.h>
+#include <common/identifiers.h>
 #include <common/log.h>
 #include <common/rpc.h>
 #include <common/worker.h>
@@ -13,6 +14,7 @@
 #include <atomic>
 
 #include "distribution-server.h"
+#include "image-archive.h"
 #include "ingest.h"
 
 namespace ctrd {
@@ -196,6 +198,55 @@ kj::Promise<void> ContentStoreServer::writer(WriterContext context) {
   }
   context.getResults().setWriter(kj::heap<WriterServer>(kj::mv(ingest)));
   return kj::READY_NOW;
+}
+
+kj::Promise<void> ContentStoreServer::exportArchive(ExportArchiveContext context) {
+  auto params = context.getParams();
+  auto images = KJ_MAP(i, params.getImages()) {
+    return ArchiveImage{kj::str(i.getName()), kj::str(), descriptorFrom(i.getTarget()),
+                        kj::str(i.getDockerManifest())};
+  };
+  auto blobs = KJ_MAP(b, params.getBlobs()) {
+    return descriptorFrom(b);
+  };
+  return receiveFd(params.getSink(), "exportArchive: the sink")
+      .then([this, context, images = kj::mv(images),
+             blobs = kj::mv(blobs)](kj::AutoCloseFd sink) mutable {
+        // The tar is written on a thread of its own: the sink may be a slow pipe.
+        return onWorker<int64_t>([this, sink = kj::mv(sink), images = kj::mv(images),
+                                  blobs = kj::mv(blobs)](std::atomic<bool>& cancelled) {
+                 return ctrd::exportArchive(*store, sink, images, blobs, cancelled);
+               })
+            .then([context](int64_t size) mutable { context.getResults().setSize(size); });
+      });
+}
+
+kj::Promise<void> ContentStoreServer::importArchive(ImportArchiveContext context) {
+  auto params = context.getParams();
+  validateIdentifier("namespace", params.getOwner());
+  auto owner = kj::str(params.getOwner());
+  return receiveFd(params.getSource(), "importArchive: the source")
+      .then([this, context, owner = kj::mv(owner)](kj::AutoCloseFd source) mutable {
+        return onWorker<ImportedArchive>([this, source = kj::mv(source), owner = kj::mv(owner)](
+                                             std::atomic<bool>& cancelled) mutable {
+                 return ctrd::importArchive(*store, source, owner, cancelled);
+               })
+            .then([context](ImportedArchive imported) mutable {
+              auto results = context.getResults();
+              auto images = results.initImages(imported.images.size());
+              for (size_t i = 0; i < images.size(); i++) {
+                auto& image = imported.images[i];
+                images[i].setName(image.name);
+                images[i].setRefName(image.refName);
+                fillDescriptor(images[i].initTarget(), image.target);
+              }
+              auto blobs = results.initBlobs(imported.blobs.size());
+              for (size_t i = 0; i < blobs.size(); i++) {
+                blobs[i].setDigest(imported.blobs[i].digest);
+                blobs[i].setSize(imported.blobs[i].size);
+              }
+            });
+      });
 }
 
 kj::Promise<void> ContentStoreServer::distribution(DistributionContext context) {

@@ -23,6 +23,8 @@ public:
   kj::Promise<void> abort(AbortContext context) override;
   kj::Promise<void> writer(WriterContext context) override;
   kj::Promise<void> distribution(DistributionContext context) override;
+  kj::Promise<void> exportArchive(ExportArchiveContext context) override;
+  kj::Promise<void> importArchive(ImportArchiveContext context) override;
 
 private:
   kj::Own<BlobStore> store;

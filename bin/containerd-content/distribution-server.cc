@@ -14,9 +14,6 @@
 #include "ingest.h"
 
 namespace ctrd {
-namespace {
-
-constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
 
 void fillPlatform(schema::Platform::Builder out, const oci::Platform& p) {
   out.setOs(p.os);
@@ -32,6 +29,20 @@ void fillDescriptor(schema::Descriptor::Builder out, const oci::Descriptor& d) {
     fillPlatform(out.initPlatform(), *p);
   }
 }
+
+oci::Descriptor descriptorFrom(schema::Descriptor::Reader d) {
+  oci::Descriptor out{kj::str(d.getMediaType()), kj::str(d.getDigest()), d.getSize(), nullptr};
+  if (d.hasPlatform() && d.getPlatform().getOs().size() > 0) {
+    auto p = d.getPlatform();
+    out.platform =
+        oci::Platform{kj::str(p.getOs()), kj::str(p.getArchitecture()), kj::str(p.getVariant())};
+  }
+  return out;
+}
+
+namespace {
+
+constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
 
 void fillStrings(capnp::List<capnp::Text>::Builder out, const kj::Vector<kj::String>& strings) {
   for (size_t i = 0; i < strings.size(); i++) out.set(i, strings[i]);

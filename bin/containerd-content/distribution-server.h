@@ -5,6 +5,7 @@
 
 #include <kj/async.h>
 #include <kj/timer.h>
+#include <oci/manifest.h>
 #include <schema/distribution.capnp.h>
 
 #include "blob-store.h"
@@ -15,6 +16,11 @@ namespace ctrd {
 kj::Own<RegistryClient> newRegistryClient(kj::StringPtr reference,
                                           schema::ResolverConfig::Reader config);
 // Throws `invalid argument` for a malformed reference or endpoint.
+
+void fillPlatform(schema::Platform::Builder out, const oci::Platform& p);
+void fillDescriptor(schema::Descriptor::Builder out, const oci::Descriptor& d);
+oci::Descriptor descriptorFrom(schema::Descriptor::Reader d);
+// Between the schema's descriptors and the parser's, platform included.
 
 kj::String fetchIngestRef(kj::StringPtr owner, kj::StringPtr mediaType, kj::StringPtr digest);
 // The ingest a fetch for `owner` writes into: "<owner>/<kind>-<digest>", kind one of index,

@@ -242,11 +242,17 @@ kj::Promise<void> GarbageCollector::sweepBlobs(Run& run) {
       .then([this, &run]() { return sweepBlobs(run); });
 }
 
+kj::Own<void> GarbageCollector::holdUnrecorded() {
+  unrecordedHolds++;
+  return kj::heap(kj::defer([this]() { unrecordedHolds--; }));
+}
+
 kj::Promise<void> GarbageCollector::sweepOrphans(Run& run) {
   // Bytes no namespace holds: what a sweep killed between a record and its bytes left. Only
   // blobs stored well before this run began: one just committed may be about to be recorded
   // (BlobDeletions would catch that too, at the cost of the writer's retry).
   int64_t before = run.started - ORPHAN_AGE;
+  if (unrecordedHolds > 0) return kj::READY_NOW;
   return contentService.client<schema::ContentStore>().listRequest().send().then(
       [this, &run, before](auto response) {
         kj::Vector<kj::Promise<void>> freed;

@@ -62,6 +62,10 @@ public:
   kj::Promise<void> settled(kj::StringPtr snapshotter, kj::StringPtr storeKey);
   // Resolves once no removal of that snapshot is in flight.
 
+  kj::Own<void> holdUnrecorded();
+  // While held (an import runs: its blobs are committed before they are recorded), no bytes
+  // are swept for being held by no namespace.
+
   static constexpr auto DELAY = 100 * kj::MILLISECONDS;
   static constexpr size_t BATCH = 64;
   static constexpr int64_t ORPHAN_AGE = 1000000000;
@@ -74,6 +78,7 @@ private:
   BlobDeletions& deletions;
   kj::Timer& timer;
   uint64_t snapshotChanges = 0;
+  size_t unrecordedHolds = 0;
   int64_t dirty = 0;    // deletions recorded since the last complete run
   bool armed = false;   // a scheduled run is due
   bool active = false;  // a run is under way

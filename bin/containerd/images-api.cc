@@ -9,6 +9,7 @@
 #include <oci/platform.h>
 #include <string.h>
 
+#include "image-archive.h"
 #include "image-walk.h"
 #include "leases-api.h"
 #include "pull.h"
@@ -222,6 +223,14 @@ kj::Promise<void> NamespaceImages::pull(PullContext context) {
 
 kj::Promise<void> NamespaceImages::push(PushContext context) {
   return pushImage(backends, ns, context);
+}
+
+kj::Promise<void> NamespaceImages::export_(ExportContext context) {
+  return exportImages(backends, ns, context);
+}
+
+kj::Promise<void> NamespaceImages::import(ImportContext context) {
+  return importImages(backends, ns, lease, context);
 }
 
 kj::Promise<void> NamespaceImages::pushObject(PushObjectContext context) {

@@ -23,6 +23,8 @@ public:
   kj::Promise<void> pull(PullContext context) override;
   kj::Promise<void> push(PushContext context) override;
   kj::Promise<void> pushObject(PushObjectContext context) override;
+  kj::Promise<void> export_(ExportContext context) override;
+  kj::Promise<void> import(ImportContext context) override;
   kj::Promise<void> usage(UsageContext context) override;
 
 private:

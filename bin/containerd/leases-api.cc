@@ -5,6 +5,7 @@
 #include <common/filters.h>
 #include <common/identifiers.h>
 #include <kj/encoding.h>
+#include <oci/image.h>
 #include <sys/random.h>
 
 namespace ctrd {
@@ -129,6 +130,23 @@ kj::Promise<void> NamespaceLeases::listResources(ListResourcesContext context) {
     out[i].setId(resources[i].id);
   }
   return kj::READY_NOW;
+}
+
+kj::String takeJobLease(Backends& backends, kj::StringPtr ns, kj::StringPtr kind, Labels labels) {
+  constexpr int64_t EXPIRES = 24ll * 3600 * 1000000000;
+  LeaseRecord r{kj::str(kind, "-", newLeaseId()), kj::mv(labels), nowNanos()};
+  setLabel(r.labels, kj::str(oci::labels::GC_EXPIRE), formatRfc3339(r.createdAt + EXPIRES));
+  backends.metadata.leases.create(ns, r);
+  backends.gc.expiresAt(r.createdAt + EXPIRES);
+  return kj::mv(r.id);
+}
+
+void dropJobLease(Backends& backends, kj::StringPtr ns, kj::Maybe<kj::String>& lease) {
+  KJ_IF_MAYBE(id, lease) {
+    backends.metadata.leases.remove(ns, *id);
+  }
+  lease = nullptr;
+  backends.gc.schedule();
 }
 
 }  // namespace ctrd

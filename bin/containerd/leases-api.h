@@ -30,6 +30,12 @@ private:
   LeaseRecord require(kj::StringPtr id);
 };
 
+kj::String takeJobLease(Backends& backends, kj::StringPtr ns, kj::StringPtr kind, Labels labels);
+// A lease of a job's own ("<kind>-<id>": a pull, an import), expiring in 24 hours as those of
+// containerd's client do: what the job writes is held in it until the images hold it.
+void dropJobLease(Backends& backends, kj::StringPtr ns, kj::Maybe<kj::String>& lease);
+// Removes it (when there is one) and lets garbage collection look.
+
 kj::String newLeaseId();
 // A fresh id for a lease asked without one: the time and random bits, as containerd's.
 

@@ -11,18 +11,15 @@
 #include <oci/reference.h>
 
 #include "api.h"
-#include "image-walk.h"
+#include "image-recorder.h"
 #include "images-api.h"
 #include "leases-api.h"
-#include "snapshots-api.h"
-#include "unpacker.h"
 
 namespace ctrd {
 namespace {
 
 constexpr unsigned DEFAULT_DOWNLOADS = 3;
 constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
-constexpr int64_t LEASE_EXPIRES = 24ll * 3600 * 1000000000;  // as containerd's client leases
 
 using Status = schema::ProgressItem::Status;
 
@@ -46,27 +43,21 @@ private:
   size_t at;
 };
 
-PlatformChoice platformChoice(schema::PullOptions::Reader options) {
-  kj::Vector<oci::Platform> wanted;
-  for (auto p : options.getPlatforms()) wanted.add(oci::normalize(oci::parsePlatform(p)));
-  return PlatformChoice(kj::mv(wanted), options.getAllPlatforms());
-}
-
-class PullJob final : public kj::Refcounted, public ImageVisitor {
+class PullJob final : public kj::Refcounted, public ImageRecorder {
 public:
   PullJob(Backends& backends, kj::StringPtr ns, PullCallContext& context)
-      : backends(backends),
-        ns(kj::str(ns)),
+      : ImageRecorder(backends, ns,
+                      platformChoice(context.getParams().getOptions().getPlatforms(),
+                                     context.getParams().getOptions().getAllPlatforms()),
+                      context.getParams().getOptions().getUnpack(),
+                      context.getParams().getOptions().getSnapshotter()),
         content(backends.service(ServiceKind::CONTENT).client<schema::ContentStore>()),
         distribution(content.distributionRequest().send().getDistribution()),
-        choice(platformChoice(context.getParams().getOptions())),
         downloads(downloadSlots(context)) {
     auto params = context.getParams();
     auto options = params.getOptions();
     reference = oci::parseReference(params.getRef());
     name = reference.toString();
-    unpack = options.getUnpack();
-    snapshotter = kj::str(snapshotterOrDefault(options.getSnapshotter()));
     if (params.hasProgress()) progress = params.getProgress();
     auto req = distribution.registryRequest();
     req.setReference(name);
@@ -94,7 +85,7 @@ public:
           kj::throwFatalException(
               withContext(kj::str("failed to resolve reference \"", name, "\""), e));
         });
-    return prepareUnpacker()
+    return prepareUnpacker(lease)
         .then([resolving = kj::mv(resolving)]() mutable { return kj::mv(resolving); })
         .then([this](auto resolved) {
           name = kj::str(resolved.getName());
@@ -109,16 +100,9 @@ public:
         .then([this]() {
           // Everything the platforms need is in: the image exists from here on, as it does in
           // containerd, even if an unpack then fails.
-          fetched = true;
           applyLabels();
           recordImage();
-          return kj::joinPromises(unpacks.releaseAsArray());
-        })
-        .then([this]() {
-          if (unpack && unpacked == 0) {
-            throwError(ErrorKind::NOT_FOUND,
-                       kj::str("no manifest in ", name, " for platform ", choice.names()));
-          }
+          return unpacked(name);
         })
         .then([this, reporting = kj::mv(reporting)]() mutable {
           // The last table goes now, not at the next tick: a pull ends when its work does.
@@ -149,55 +133,12 @@ public:
     return fetch(d, roleName(role)).then([]() { return true; });
   }
 
-  void index(const Descriptor& d, capnp::List<schema::Descriptor>::Reader manifests,
-             kj::ArrayPtr<const size_t> chosen) override {
-    if (chosen.size() == 0) {
-      throwError(ErrorKind::NOT_FOUND,
-                 kj::str("no match for platform ", choice.names(), " in manifest ", root.digest));
-    }
-    for (auto at : chosen) {
-      label(d.digest, kj::str(oci::labels::GC_CONTENT, "m.", at),
-            kj::str(manifests[at].getDigest()));
-    }
-  }
-
-  void manifest(const Descriptor& d, const Descriptor& config,
-                kj::ArrayPtr<const Descriptor> layers) override {
-    label(d.digest, kj::str(oci::labels::GC_CONTENT, "config"), kj::str(config.digest));
-    for (size_t i = 0; i < layers.size(); i++) {
-      label(d.digest, kj::str(oci::labels::GC_CONTENT, "l.", i), kj::str(layers[i].digest));
-    }
-  }
-
-  void image(ImageNode& node, kj::Array<kj::Promise<void>> layersIn) override {
-    for (size_t i = 0; i < node.layers.size(); i++) {
-      label(node.layers[i].digest, kj::str(oci::labels::UNCOMPRESSED), kj::str(node.diffIds[i]));
-    }
-    // With --all-platforms every manifest is fetched, but only this host's (or the ones asked
-    // for) unpack.
-    if (!unpack || !choice.wants(node.platform)) return;
-    unpacked++;
-    auto config = kj::str(node.config.digest);
-    auto chain = kj::str(node.chainId);
-    unpacks.add(KJ_ASSERT_NONNULL(unpacker)
-                    ->unpack(node, kj::mv(layersIn))
-                    .then([this, config = kj::mv(config), chain = kj::mv(chain)]() mutable {
-                      // The config holds the unpacked snapshot for garbage collection, as
-                      // containerd's does.
-                      label(config, kj::str(oci::labels::GC_SNAPSHOT, snapshotter), kj::mv(chain));
-                      applyLabelsOf(config);  // applied already if the fetches finished first
-                    })
-                    .eagerlyEvaluate(nullptr));
-  }
-
 private:
   static size_t downloadSlots(PullCallContext& context) {
     auto n = context.getParams().getOptions().getMaxConcurrentDownloads();
     return n > 0 ? n : DEFAULT_DOWNLOADS;
   }
 
-  Backends& backends;
-  kj::String ns;
   schema::ContentStore::Client content;
   schema::Distribution::Client distribution;
   schema::Registry::Client registry = nullptr;
@@ -205,53 +146,26 @@ private:
   oci::Reference reference;
   kj::String name;
   Descriptor root;
-  PlatformChoice choice;
-  bool unpack = false;
-  kj::String snapshotter;
   Semaphore downloads;
-  kj::Maybe<kj::Own<Unpacker>> unpacker;
   kj::Vector<Item> items;
-  kj::Vector<kj::Promise<void>> unpacks;
-  size_t unpacked = 0;                     // images the platforms want unpacked
-  kj::HashMap<kj::String, Labels> labels;  // by digest, applied once everything is fetched
   int64_t startedAt = 0;
-  bool fetched = false;  // everything is in: labels apply at once from here on
   kj::Maybe<kj::String> lease;
   bool ownLease = true;
 
   void takeLease() {
     // Everything this pull fetches or unpacks is held in it until the image holds it.
     if (lease != nullptr) return;  // the caller's
-    LeaseRecord r{kj::str("pull-", newLeaseId()), Labels(), nowNanos()};
-    setLabel(r.labels, kj::str(oci::labels::GC_EXPIRE), formatRfc3339(r.createdAt + LEASE_EXPIRES));
-    setLabel(r.labels, kj::str("containerd.io/pull"), kj::str(name));
-    backends.metadata.leases.create(ns, r);
-    backends.gc.expiresAt(r.createdAt + LEASE_EXPIRES);
-    lease = kj::mv(r.id);
+    Labels labels;
+    setLabel(labels, kj::str("containerd.io/pull"), kj::str(name));
+    lease = takeJobLease(backends, ns, "pull", kj::mv(labels));
   }
 
   void releaseLease() {
-    if (!ownLease) return;
-    KJ_IF_MAYBE(id, lease) {
-      backends.metadata.leases.remove(ns, *id);
-    }
-    lease = nullptr;
-    backends.gc.schedule();
+    if (ownLease) dropJobLease(backends, ns, lease);
   }
 
   void hold(kj::StringPtr digest) {
     backends.metadata.leases.hold(ns, lease, LeaseResource{kj::str("content"), kj::str(digest)});
-  }
-
-  kj::Promise<void> prepareUnpacker() {
-    // Whether layers may apply in parallel is the snapshotter's to say.
-    if (!unpack) return kj::READY_NOW;
-    auto snapshots = namespaceSnapshots(backends, ns, snapshotter);
-    return snapshots.traitsRequest().send().then([this](auto response) {
-      unpacker =
-          kj::refcounted<Unpacker>(backends, ns, snapshotter, response.getTraits().getLayered(),
-                                   lease.map([](const kj::String& l) { return kj::str(l); }));
-    });
   }
 
   size_t item(kj::StringPtr ref, Status status, int64_t total) {
@@ -260,13 +174,6 @@ private:
     }
     items.add(Item{kj::str(ref), status, 0, total});
     return items.size() - 1;
-  }
-
-  void label(kj::StringPtr digest, kj::String key, kj::String value) {
-    auto& l = labels.findOrCreate(digest, [&]() {
-      return kj::HashMap<kj::String, Labels>::Entry{kj::str(digest), Labels()};
-    });
-    setLabel(l, kj::mv(key), kj::mv(value));
   }
 
   kj::Promise<void> fetch(const Descriptor& d, kj::StringPtr kind) {
@@ -336,17 +243,6 @@ private:
         .attach(kj::mv(self));
   }
 
-  void applyLabelsOf(kj::StringPtr digest) {
-    if (!fetched) return;
-    KJ_IF_MAYBE(wanted, labels.find(digest)) {
-      backends.metadata.content.mergeLabels(ns, digest, *wanted);
-    }
-  }
-
-  void applyLabels() {
-    for (auto& entry : labels) applyLabelsOf(entry.key);
-  }
-
   void recordImage() {
     backends.metadata.images.record(ns, name, root.mediaType, root.digest, root.size);
   }
@@ -379,19 +275,8 @@ private:
     KJ_IF_MAYBE(record, backends.metadata.images.get(ns, name)) {
       fillImage(results.initImage(), *record);
     }
-    kj::ArrayPtr<const kj::Own<UnpackResult>> done;
-    KJ_IF_MAYBE(u, unpacker) {
-      done = (*u)->results();
-    }
-    auto list = results.initUnpacked(done.size());
-    for (size_t i = 0; i < done.size(); i++) {
-      auto& u = *done[i];
-      list[i].setPlatform(u.platform);
-      list[i].setManifest(u.manifest);
-      list[i].setChainId(u.chainId);
-      list[i].setApplied(u.applied);
-      list[i].setNanoseconds(u.finishedAt - (u.startedAt > 0 ? u.startedAt : u.finishedAt));
-    }
+    auto done = unpackResults();
+    fillUnpacked(results.initUnpacked(done.size()), done);
     logInfo("pull ", name, ": done in ", (nowNanos() - startedAt) / 1000000, " ms");
   }
 };

@@ -29,6 +29,8 @@ void registerContent(CLI::App& root, std::vector<Command>& commands, const Globa
 void registerImages(CLI::App& root, std::vector<Command>& commands, const Globals& globals);
 void registerImagePull(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
 void registerImagePush(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
+void registerImageArchive(CLI::App& images, std::vector<Command>& commands, const Globals& globals);
+// ctr images export and import.
 void registerContentTransfer(CLI::App& content, std::vector<Command>& commands,
                              const Globals& globals);
 // ctr content fetch and push-object.

@@ -62,6 +62,7 @@ void registerImages(CLI::App& root, std::vector<Command>& commands, const Global
 
   registerImagePull(*images, commands, globals);
   registerImagePush(*images, commands, globals);
+  registerImageArchive(*images, commands, globals);
 
   // ---- ls
   auto* ls = images->add_subcommand("list", "list images known to containerd");

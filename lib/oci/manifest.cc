@@ -3,18 +3,16 @@
 #include <common/digest.h>
 #include <common/errors.h>
 
-#include <nlohmann/json.hpp>
+#include "json-document.h"
 
 namespace ctrd::oci {
-namespace {
-
-using nlohmann::json;
+namespace documents {
 
 [[noreturn]] void bad(kj::StringPtr what, kj::StringPtr why) {
   throwError(ErrorKind::INVALID_ARGUMENT, kj::str(what, ": ", why));
 }
 
-json parseDocument(kj::ArrayPtr<const kj::byte> bytes, kj::StringPtr what) {
+json parseDocument(kj::ArrayPtr<const kj::byte> bytes, kj::StringPtr what, bool list) {
   if (bytes.size() > MAX_DOCUMENT_SIZE) {
     bad(what, kj::str("larger than ", MAX_DOCUMENT_SIZE, " bytes"));
   }
@@ -41,7 +39,9 @@ json parseDocument(kj::ArrayPtr<const kj::byte> bytes, kj::StringPtr what) {
   }
   auto doc = json::parse(bytes.begin(), bytes.end(), nullptr, false);
   if (doc.is_discarded()) bad(what, "not valid JSON");
-  if (!doc.is_object()) bad(what, "not a JSON object");
+  if (list ? !doc.is_array() : !doc.is_object()) {
+    bad(what, list ? "not a JSON list" : "not a JSON object");
+  }
   return doc;
 }
 
@@ -85,6 +85,12 @@ Descriptor descriptor(const json& d, kj::StringPtr what) {
   }
   return out;
 }
+
+}  // namespace documents
+
+namespace {
+
+using namespace documents;
 
 void checkSchemaVersion(const json& doc, kj::StringPtr what) {
   auto v = doc.find("schemaVersion");

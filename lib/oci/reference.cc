@@ -150,4 +150,22 @@ Reference parseReference(kj::StringPtr text) {
   return Reference{kj::mv(domain), kj::mv(path), kj::mv(tag), kj::mv(digest)};
 }
 
+kj::String familiarName(kj::StringPtr name) {
+  auto r = parseReference(name);
+  auto full = r.toString();
+  if (r.domain != "docker.io") return full;
+  auto path = r.path.startsWith("library/") && r.path.slice(8).findFirst('/') == nullptr
+                  ? r.path.slice(8)
+                  : r.path.asPtr();
+  return kj::str(path, full.slice(r.name().size()));
+}
+
+kj::String ociReferenceName(kj::StringPtr name) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { parseReference(name); })) {
+    return kj::str(name);
+  }
+  auto r = parseReference(name);
+  return kj::str(r.toString().slice(r.name().size() + (r.tag != nullptr ? 1 : 0)));
+}
+
 }  // namespace ctrd::oci

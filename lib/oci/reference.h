@@ -23,4 +23,11 @@ Reference parseReference(kj::StringPtr text);
 // single docker.io component gets "library/", and a reference with neither tag nor digest gets
 // ":latest". Throws `invalid argument` naming the reference and what is wrong with it.
 
+kj::String familiarName(kj::StringPtr name);
+// As Docker shows it (its manifest.json's RepoTags): docker.io/library/busybox:latest is
+// busybox:latest; other registries keep their host. Throws as parseReference does.
+kj::String ociReferenceName(kj::StringPtr name);
+// The OCI ref name annotation for an image name: what follows the repository ("latest",
+// "1@sha256:...", "@sha256:..."), or the name itself when it is no reference.
+
 }  // namespace ctrd::oci

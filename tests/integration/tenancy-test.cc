@@ -10,6 +10,8 @@
 #include <client/client.h>
 #include <client/containerd.h>
 #include <common/errors.h>
+#include <common/rpc.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -292,6 +294,40 @@ std::map<std::string, std::map<std::string, Case>> cases() {
     req.initDescriptor().setDigest(f.digest);
     req.initOptions();
     f.expectNotFound(req);
+  };
+  images["export"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // The victim's image name: `not found`, and not a byte of it in the archive.
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+    kj::AutoCloseFd readEnd(fds[0]);
+    auto req = f.images(evil).exportRequest();
+    req.initNames(1).set(0, IMAGE);
+    req.initOptions();
+    req.setSink(kj::heap<FdServer<schema::Sink>>(kj::AutoCloseFd(fds[1])));
+    f.expectNotFound(req);
+    char byte;
+    EXPECT_EQ(read(readEnd, &byte, 1), -1);
+  };
+  images["import"] = [](TenancyTest& f, kj::StringPtr evil) {
+    // An archive whose index names the victim's blob without holding it: knowing a digest gains
+    // nothing (`not found`), and the victim's image is untouched (TearDown).
+    TempDir layout;
+    writeFile(layout.path() + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+    writeFile(layout.path() + "/index.json",
+              std::string(R"({"schemaVersion":2,"manifests":[{"mediaType":)") +
+                  R"("application/vnd.oci.image.manifest.v1+json","digest":")" + f.digest +
+                  R"(","size":)" + std::to_string(strlen(SECRET)) +
+                  R"(,"annotations":{"io.containerd.image.name":")" + IMAGE + R"("}}]})");
+    auto tar = layout.path() + "/archive.tar";
+    ASSERT_EQ(run({"/bin/tar", "-cf", tar, "-C", layout.path(), "oci-layout", "index.json"}).status,
+              0);
+    auto req = f.images(evil).importRequest();
+    req.setSource(kj::heap<FdServer<schema::Source>>(kj::AutoCloseFd(open(tar.c_str(), O_RDONLY))));
+    req.initOptions().setUnpack(true);
+    f.expectNotFound(req);
+    EXPECT_FALSE(f.evilHoldsTheBlob(evil));
+    auto r = f.images(evil).listRequest().send().wait(f.client->waitScope());
+    EXPECT_EQ(r.getImages().size(), 0u);
   };
   images["usage"] = [](TenancyTest& f, kj::StringPtr evil) {
     auto req = f.images(evil).usageRequest();
