@@ -6,6 +6,7 @@
 #include <kj/debug.h>
 #include <oci/image.h>
 #include <oci/manifest.h>
+#include <stdlib.h>
 #include <time.h>
 
 namespace ctrd {
@@ -244,7 +245,8 @@ PushOutcome RegistryClient::pushOnce(const RegistryEndpoint& endpoint,
                                      const RegistryDescriptor& descriptor, int fd,
                                      kj::StringPtr tag, kj::StringPtr mountFrom,
                                      const std::atomic<bool>& cancelled,
-                                     kj::Function<void(int64_t sent)>& onSent) {
+                                     kj::Function<void(int64_t sent)>& onSent,
+                                     kj::Maybe<kj::String>& session) {
   bool manifest = oci::isManifestType(descriptor.mediaType);
   auto subject = kj::str(ref.name(), "@", descriptor.digest);
   auto noBody = [](kj::ArrayPtr<const kj::byte>) {};
@@ -256,11 +258,12 @@ PushOutcome RegistryClient::pushOnce(const RegistryEndpoint& endpoint,
     checkStatus(response, subject, head);
     return true;
   };
-  auto put = [&](kj::String url, kj::StringPtr contentType) {
+  auto put = [&](kj::String url, kj::StringPtr contentType, int64_t from, int64_t size) {
     HttpRequest request{"PUT", kj::mv(url), {}, noBody};
     request.headers.add(kj::str("Content-Type: ", contentType));
     request.bodyFd = fd;
-    request.bodySize = descriptor.size;
+    request.bodyOffset = from;
+    request.bodySize = size;
     request.onSent = [&](int64_t sent) { onSent(sent); };
     auto response = auth.send(endpoint, request, cancelled);
     checkStatus(response, subject, request);
@@ -272,27 +275,88 @@ PushOutcome RegistryClient::pushOnce(const RegistryEndpoint& endpoint,
   if (manifest) {
     if (tag.size() == 0 && exists("manifests")) return PushOutcome::EXISTED;
     put(objectUrl(endpoint, "manifests", tag.size() > 0 ? tag : descriptor.digest),
-        descriptor.mediaType);
+        descriptor.mediaType, 0, descriptor.size);
     return PushOutcome::UPLOADED;
   }
   if (exists("blobs")) return PushOutcome::EXISTED;
-  auto uploads = kj::str(endpoint.url, "/", ref.path, "/blobs/uploads/");
-  if (mountFrom.size() > 0 && mountFrom != ref.path) {
-    // A digest is [a-z0-9:] only (validated): sent unescaped, as containerd does.
-    uploads = kj::str(uploads, "?mount=", descriptor.digest, "&from=", urlEscape(mountFrom));
+  int64_t offset = sessionOffset(endpoint, session, subject, cancelled);
+  if (session == nullptr) {
+    auto uploads = kj::str(endpoint.url, "/", ref.path, "/blobs/uploads/");
+    if (mountFrom.size() > 0 && mountFrom != ref.path) {
+      // A digest is [a-z0-9:] only (validated): sent unescaped, as containerd does.
+      uploads = kj::str(uploads, "?mount=", descriptor.digest, "&from=", urlEscape(mountFrom));
+    }
+    HttpRequest post{"POST", kj::mv(uploads), {}, noBody};
+    auto started = auth.send(endpoint, post, cancelled);
+    if (started.status == 201) return PushOutcome::MOUNTED;
+    checkStatus(started, subject, post);
+    if (started.location.size() == 0) {
+      throwError(ErrorKind::UNKNOWN, kj::str(subject, ": the registry named no upload location"));
+    }
+    session = sessionUrl(endpoint, started.location);
   }
-  HttpRequest post{"POST", kj::mv(uploads), {}, noBody};
-  auto started = auth.send(endpoint, post, cancelled);
-  if (started.status == 201) return PushOutcome::MOUNTED;
-  checkStatus(started, subject, post);
-  if (started.location.size() == 0) {
-    throwError(ErrorKind::UNKNOWN, kj::str(subject, ": the registry named no upload location"));
+  auto withDigest = [&](kj::StringPtr url) {
+    return kj::str(url, url.findFirst('?') == nullptr ? "?" : "&",
+                   "digest=", urlEscape(descriptor.digest));
+  };
+  if (descriptor.size <= UPLOAD_CHUNK && offset == 0) {
+    put(withDigest(KJ_ASSERT_NONNULL(session)), "application/octet-stream", 0, descriptor.size);
+    session = nullptr;
+    return PushOutcome::UPLOADED;
   }
-  auto url = sessionUrl(endpoint, started.location);
-  url = kj::str(url, url.findFirst('?') == nullptr ? "?" : "&",
-                "digest=", urlEscape(descriptor.digest));
-  put(kj::mv(url), "application/octet-stream");
+  while (offset < descriptor.size) {
+    // A chunk at a time, each answered with the session's next URL: cut off, the next attempt
+    // resumes after the last chunk the registry acknowledged.
+    int64_t size = kj::min(UPLOAD_CHUNK, descriptor.size - offset);
+    HttpRequest patch{"PATCH", kj::str(KJ_ASSERT_NONNULL(session)), {}, noBody};
+    patch.headers.add(kj::str("Content-Type: application/octet-stream"));
+    patch.headers.add(kj::str("Content-Range: ", offset, "-", offset + size - 1));
+    patch.bodyFd = fd;
+    patch.bodyOffset = offset;
+    patch.bodySize = size;
+    patch.onSent = [&, offset](int64_t sent) { onSent(offset + sent); };
+    auto response = auth.send(endpoint, patch, cancelled);
+    if (response.status == 416 || response.status == 404) {
+      // The session holds other bytes than we thought, or is gone: a new one, from byte 0.
+      session = nullptr;
+      throwError(ErrorKind::UNAVAILABLE, kj::str(subject, ": upload session lost"));
+    }
+    checkStatus(response, subject, patch);
+    if (response.location.size() > 0) session = sessionUrl(endpoint, response.location);
+    offset += size;
+  }
+  put(withDigest(KJ_ASSERT_NONNULL(session)), "application/octet-stream", 0, 0);
+  session = nullptr;
   return PushOutcome::UPLOADED;
+}
+
+int64_t RegistryClient::sessionOffset(const RegistryEndpoint& endpoint,
+                                      kj::Maybe<kj::String>& session, kj::StringPtr subject,
+                                      const std::atomic<bool>& cancelled) {
+  KJ_IF_MAYBE(url, session) {
+    // Only a session on this endpoint's host is this endpoint's to resume.
+    auto origin = sessionUrl(endpoint, "/");
+    if (!url->startsWith(origin)) {
+      session = nullptr;
+      return 0;
+    }
+    HttpRequest status{"GET", kj::str(*url), {}, [](kj::ArrayPtr<const kj::byte>) {}};
+    auto response = auth.send(endpoint, status, cancelled);
+    if (response.status == 204 && response.range.startsWith("0-")) {
+      // "0-LAST": the registry holds bytes 0 through LAST (distribution says "0-0" for none).
+      int64_t last = strtoll(response.range.cStr() + 2, nullptr, 10);
+      int64_t offset = last > 0 ? last + 1 : 0;
+      if (response.location.size() > 0) session = sessionUrl(endpoint, response.location);
+      logInfo(subject, ": resuming the upload at byte ", offset);
+      return offset;
+    }
+    if (response.status >= 500) checkStatus(response, subject, status);
+    // Forgotten, or refused (a registry that stored part of a chunk before it died no longer
+    // matches the session's state): a new session, from the first byte.
+    logInfo(subject, ": the upload session is gone (", response.status, "); starting over");
+    session = nullptr;
+  }
+  return 0;
 }
 
 PushOutcome RegistryClient::push(const RegistryDescriptor& descriptor, int fd, kj::StringPtr tag,
@@ -300,9 +364,10 @@ PushOutcome RegistryClient::push(const RegistryDescriptor& descriptor, int fd, k
                                  kj::Function<void(int64_t sent)> onSent) {
   validateDigest(descriptor.digest);
   PushOutcome outcome = PushOutcome::UPLOADED;
+  kj::Maybe<kj::String> session;
   withRetries(descriptor.digest, cancelled, [&](const RegistryEndpoint& endpoint) {
     if (!endpoint.push) return false;
-    outcome = pushOnce(endpoint, descriptor, fd, tag, mountFrom, cancelled, onSent);
+    outcome = pushOnce(endpoint, descriptor, fd, tag, mountFrom, cancelled, onSent, session);
     return true;
   });
   return outcome;

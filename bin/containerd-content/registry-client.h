@@ -62,8 +62,13 @@ public:
   // manifests/<tag>, or manifests/<digest> without a tag (then skipped if a HEAD finds it). A
   // blob is skipped if a HEAD finds it, mounted from the repository `mountFrom` names on the
   // same registry when given and the registry agrees, else uploaded: POST for a session, then
-  // one PUT of every byte with the digest, which the registry checks. Retried as downloads are;
-  // an upload cut off starts again from its first byte.
+  // (up to UPLOAD_CHUNK bytes) one PUT of every byte with the digest, which the registry
+  // checks; a larger blob goes in PATCHes of UPLOAD_CHUNK bytes and is closed by a PUT with the
+  // digest. Retried as downloads are; an upload cut off resumes after the last chunk the
+  // registry acknowledged (asked with a GET of the session), or starts over when the registry
+  // no longer knows the session.
+
+  static constexpr int64_t UPLOAD_CHUNK = 16 << 20;
 
 private:
   oci::Reference ref;
@@ -80,8 +85,12 @@ private:
 
   PushOutcome pushOnce(const RegistryEndpoint& endpoint, const RegistryDescriptor& descriptor,
                        int fd, kj::StringPtr tag, kj::StringPtr mountFrom,
-                       const std::atomic<bool>& cancelled,
-                       kj::Function<void(int64_t sent)>& onSent);
+                       const std::atomic<bool>& cancelled, kj::Function<void(int64_t sent)>& onSent,
+                       kj::Maybe<kj::String>& session);
+  // `session`: the upload session an earlier attempt opened (its latest URL), to resume.
+  int64_t sessionOffset(const RegistryEndpoint& endpoint, kj::Maybe<kj::String>& session,
+                        kj::StringPtr subject, const std::atomic<bool>& cancelled);
+  // How many bytes the registry holds in `session` (dropped when the registry forgot it).
   kj::String sessionUrl(const RegistryEndpoint& endpoint, kj::StringPtr location);
   void downloadOnce(const RegistryEndpoint& endpoint, const RegistryDescriptor& descriptor,
                     Ingest& ingest, const std::atomic<bool>& cancelled);

@@ -131,7 +131,8 @@ HttpResponse performRequest(const RegistryEndpoint& endpoint, HttpRequest& reque
   easy.setOpt(UserAgent("containerd-cpp/" CTRD_VERSION));
   if (request.method == "HEAD") easy.setOpt(NoBody(true));
   int64_t sent = 0;
-  if (request.method == "PUT" || request.method == "POST") {
+  bool withBody = request.method == "PUT" || request.method == "POST" || request.method == "PATCH";
+  if (withBody) {
     // The body from an fd, never through memory: pread from where this attempt is.
     curl_easy_setopt(easy.getHandle(), CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(easy.getHandle(), CURLOPT_CUSTOMREQUEST, request.method.cStr());
@@ -143,7 +144,7 @@ HttpResponse performRequest(const RegistryEndpoint& endpoint, HttpRequest& reque
       size_t want = size_t(kj::min(int64_t(size * n), request.bodySize - sent));
       ssize_t got;
       do {
-        got = pread(request.bodyFd, p, want, sent);
+        got = pread(request.bodyFd, p, want, request.bodyOffset + sent);
       } while (got < 0 && errno == EINTR);
       if (got <= 0) return CURL_READFUNC_ABORT;
       sent += got;
@@ -163,7 +164,7 @@ HttpResponse performRequest(const RegistryEndpoint& endpoint, HttpRequest& reque
   std::list<std::string> headers;
   for (auto& h : request.headers) headers.push_back(h.cStr());
   // No "Expect: 100-continue" round trip before a body.
-  if (request.method == "PUT" || request.method == "POST") headers.push_back("Expect:");
+  if (withBody) headers.push_back("Expect:");
   for (auto& h : endpoint.headers) headers.push_back(h.cStr());
   KJ_IF_MAYBE(a, authorization) {
     // libcurl keeps a custom Authorization header from hosts a redirect leads to.
@@ -203,6 +204,8 @@ HttpResponse performRequest(const RegistryEndpoint& endpoint, HttpRequest& reque
         response.wwwAuthenticate = kj::mv(value);
       } else if (name == "location") {
         response.location = kj::mv(value);
+      } else if (name == "range") {
+        response.range = kj::mv(value);
       }
     }
     return size * n;

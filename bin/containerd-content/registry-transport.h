@@ -25,14 +25,15 @@ struct RegistryEndpoint {
 };
 
 struct HttpRequest {
-  kj::StringPtr method;  // "GET", "HEAD", "POST" or "PUT"
+  kj::StringPtr method;  // "GET", "HEAD", "POST", "PUT" or "PATCH"
   kj::String url;
   kj::Vector<kj::String> headers;
   kj::Function<void(kj::ArrayPtr<const kj::byte> data)> sink;
   // Called with the body of a 2xx answer, after its headers are known.
   kj::Function<void(long status)> onHeaders = [](long) {};
-  int bodyFd = -1;  // POST and PUT: the body, read with pread from offset 0 (each attempt)
-  int64_t bodySize = 0;
+  int bodyFd = -1;         // POST, PUT and PATCH: the body, read with pread (each attempt anew)
+  int64_t bodyOffset = 0;  // where in bodyFd the body starts
+  int64_t bodySize = 0;    // how many bytes from there
   kj::Function<void(int64_t sent)> onSent = [](int64_t) {};
 };
 
@@ -44,6 +45,7 @@ struct HttpResponse {
   kj::String contentRange;
   kj::String wwwAuthenticate;
   kj::String location;  // an upload session's URL, as the registry gave it
+  kj::String range;     // an upload session's "Range: 0-LAST", the bytes the registry holds
   kj::String errorBody;
 };
 

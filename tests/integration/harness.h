@@ -58,6 +58,8 @@ int freePort();
 // A TCP port on 127.0.0.1 nobody listens on right now.
 
 std::string readFile(const std::string& path);
+size_t count(const std::string& text, const std::string& needle);
+// How many times `needle` occurs in `text` (overlapping ones too).
 void writeFile(const std::string& path, const std::string& content);
 void removeNamespaceCgroups(const std::string& ns);
 // The empty /<ns> cgroups runc leaves above its containers' (in every hierarchy). Only for a

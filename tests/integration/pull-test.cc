@@ -21,12 +21,6 @@
 namespace ctrd::test {
 namespace {
 
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) n++;
-  return n;
-}
-
 std::string randomBytes(size_t n) {
   std::ifstream in("/dev/urandom", std::ios::binary);
   std::string out(n, '\0');

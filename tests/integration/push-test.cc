@@ -1,22 +1,18 @@
 // `ctr images push`, `ctr content push-object` and `ctr content fetch` against a real registry
 // (Debian's docker-registry on 127.0.0.1), some through a proxy that demands bearer tokens and
 // records every request, to count what was sent.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "harness.h"
 #include "registry.h"
 
 namespace ctrd::test {
 namespace {
-
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) n++;
-  return n;
-}
 
 std::string lines(const std::string& text, const std::string& containing) {
   std::istringstream in(text);
@@ -160,6 +156,85 @@ TEST_F(PushTest, AMissingBlobIsNamedAndNothingIsSent) {
   // Nor is an image that does not exist.
   auto none = ctr({"images", "push", registry.address() + "/x:1", "no-such-image:1"});
   EXPECT_NE(none.err.find("image \"no-such-image:1\": not found"), std::string::npos) << none.err;
+}
+
+class ResumeTest : public PushTest {
+protected:
+  void SetUp() override {
+    PushTest::SetUp();
+    if (IsSkipped()) return;
+    // A layer of 20 MiB of random bytes: past one chunk (16 MiB), so it goes in two PATCHes.
+    TempDir layer;
+    std::string random(20 << 20, '\0');
+    int urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(urandom, 0);
+    for (size_t have = 0; have < random.size();) {
+      auto n = read(urandom, random.data() + have, random.size() - have);
+      ASSERT_GT(n, 0);
+      have += n;
+    }
+    close(urandom);
+    writeFile(layer.path() + "/noise", random);
+    noiseDigest = registry.push({"image", "noise:1", "--layer", layer.path()});
+    noise = registry.address() + "/noise:1";
+    ASSERT_EQ(ctr({"images", "pull", noise}).status, 0) << daemon.log();
+  }
+
+  Result pushThroughDyingRegistry(Registry& target, RegistryProxy& proxy) {
+    // The registry comes back (same storage, same address) while the push retries.
+    EXPECT_TRUE(proxy.start());
+    std::thread restarter([&]() {
+      waitFor([&]() { return !proxy.running(); }, 60000);
+      proxy.setFlags({});
+      proxy.start();
+    });
+    auto pushed = ctr({"images", "push", proxy.address() + "/noise:1", noise});
+    restarter.join();
+    return pushed;
+  }
+
+  void expectPulledBack(Registry& target, const std::string& ns) {
+    // What the registry assembled is the blob: it checked the digest, and a pull matches.
+    ASSERT_EQ(ctr({"images", "pull", target.address() + "/noise:1"}, ns).status, 0) << daemon.log();
+    EXPECT_EQ(digestOf(target.address() + "/noise:1", ns), noiseDigest);
+    auto check = ctr({"images", "check"}, ns);
+    EXPECT_NE(check.out.find("complete"), std::string::npos) << check.out;
+  }
+
+  std::string noise, noiseDigest;
+};
+
+TEST_F(ResumeTest, AnUploadCutOffByTheRegistrysDeathResumesAfterTheLastChunk) {
+  // The registry stored the first chunk and died as the second began.
+  Registry target;
+  ASSERT_TRUE(target.up());
+  RegistryProxy proxy(target.address(), {"--die-at-patch", "2"});
+  auto pushed = pushThroughDyingRegistry(target, proxy);
+  ASSERT_EQ(pushed.status, 0) << pushed.err << daemon.log();
+  auto log = proxy.log();
+  // One session (one POST); after the restart a GET of it said 16 MiB were there, and only the
+  // second chunk went again.
+  auto chunk2 = " " + std::to_string(16 << 20) + "-";  // to the layer's end (it is gzipped)
+  EXPECT_EQ(count(log, "POST /v2/noise/blobs/uploads/"), 2u) << log;  // the layer's, the config's
+  EXPECT_EQ(count(log, "PATCH "), 3u) << log;
+  EXPECT_EQ(count(log, chunk2), 2u) << log;
+  EXPECT_NE(daemon.log().find("resuming the upload at byte " + std::to_string(16 << 20)),
+            std::string::npos);
+  expectPulledBack(target, "resumed");
+}
+
+TEST_F(ResumeTest, AnUploadSessionTheRegistryNoLongerKnowsStartsOver) {
+  // The registry stored part of the second chunk before it died: its session no longer matches
+  // what the client was told (docker-registry then refuses it), so the upload starts again.
+  Registry target;
+  ASSERT_TRUE(target.up());
+  RegistryProxy proxy(target.address(), {"--die-at-patch", "2", "--cut-upload", "1048576"});
+  auto pushed = pushThroughDyingRegistry(target, proxy);
+  ASSERT_EQ(pushed.status, 0) << pushed.err << daemon.log();
+  auto log = proxy.log();
+  EXPECT_EQ(count(log, "POST /v2/noise/blobs/uploads/"), 3u) << log;
+  EXPECT_NE(daemon.log().find("upload session is gone"), std::string::npos);
+  expectPulledBack(target, "restarted");
 }
 
 }  // namespace

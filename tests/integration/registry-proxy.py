@@ -2,18 +2,23 @@
 """A misbehaving front for a real registry, for the pull tests.
 
   registry-proxy.py --port PORT --upstream HOST:PORT [--token] [--corrupt DIGEST]
-                    [--rate BYTES_PER_SECOND] [--log FILE]
+                    [--rate BYTES_PER_SECOND] [--die-at-patch N [--cut-upload BYTES]]
+                    [--log FILE]
 
 Forwards every request to the upstream registry (Debian's docker-registry) and streams the
 answer back. --token demands bearer tokens, which it issues itself at /token (the anonymous
 token flow of Docker Hub); --corrupt flips one byte of that blob; --rate slows blob bodies down
-so that a test can kill this process mid-transfer; --log records one line per request:
+so that a test can kill this process mid-transfer; --die-at-patch makes the Nth PATCH (an upload's
+chunk) the last request: its first BYTES (default none) are passed on, then this process dies
+without an answer, as a registry that died mid-upload with that much of the chunk stored; --log
+records one line per request:
 `METHOD PATH RANGE AUTH`, with ` 401` after one refused for want of a token good for it.
 """
 import argparse
 import http.client
 import http.server
 import json
+import os
 import secrets
 import sys
 import threading
@@ -31,9 +36,12 @@ def main():
     parser.add_argument("--token", action="store_true")
     parser.add_argument("--corrupt")
     parser.add_argument("--rate", type=int, default=0)
+    parser.add_argument("--die-at-patch", type=int, default=0)
+    parser.add_argument("--cut-upload", type=int, default=0)
     parser.add_argument("--log")
     args = parser.parse_args()
     issued = {}  # token -> the scope it was issued for
+    patches = [0]
     lock = threading.Lock()
     log = open(args.log, "a", buffering=1) if args.log else None
 
@@ -46,7 +54,8 @@ def main():
         def record(self, extra=""):
             if log:
                 with lock:
-                    log.write(f"{self.command} {self.path} {self.headers.get('Range', '-')} "
+                    log.write(f"{self.command} {self.path} "
+                              f"{self.headers.get('Range', self.headers.get('Content-Range', '-'))} "
                               f"{'auth' if self.headers.get('Authorization') else '-'}{extra}\n")
 
         def reply(self, status, body=b"", headers=()):
@@ -96,6 +105,20 @@ def main():
             upstream = http.client.HTTPConnection(args.upstream, timeout=60)
             headers = {k: v for k, v in self.headers.items()
                        if k.lower() not in HOP_HEADERS and k.lower() != "authorization"}
+            if self.command == "PATCH":
+                with lock:
+                    patches[0] += 1
+                    last = patches[0] == args.die_at_patch
+                if last:
+                    # The registry stores the first bytes of this chunk, then dies: no answer.
+                    if args.cut_upload:
+                        start = int(self.headers["Content-Range"].split("-")[0])
+                        headers["Content-Range"] = f"{start}-{start + args.cut_upload - 1}"
+                        headers["Content-Length"] = str(args.cut_upload)
+                        upstream.request("PATCH", self.path, body=body[:args.cut_upload],
+                                         headers=headers)
+                        upstream.getresponse().read()
+                    os._exit(0)
             upstream.request(self.command, self.path, body=body, headers=headers)
             r = upstream.getresponse()
             self.send_response(r.status)

@@ -46,6 +46,7 @@ public:
   // Always on the same port: a restart keeps the address references name.
   void setFlags(const std::vector<std::string>& flags) { flags_ = flags; }
   void kill();
+  bool running() const { return child_ && child_->running(); }
   const std::string& address() const { return address_; }
   std::string caPath() const { return dir_.path() + "/ca.pem"; }
   std::string log() const { return readFile(dir_.path() + "/requests.log"); }
