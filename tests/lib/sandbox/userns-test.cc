@@ -4,6 +4,10 @@
 #include <sandbox/userns.h>
 #include <stdlib.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "integration/harness.h"
 
 namespace ctrd {
@@ -32,7 +36,32 @@ TEST(SubordinateRangeTest, TheFirstLineForTheNameOrTheIdWins) {
   EXPECT_EQ(subordinateRange((dir.path() + "/missing").c_str(), "alice", 1500), nullptr);
 }
 
+class SavedEnvironment {
+  // Puts back what the test changed: the other cases of this process see the environment they
+  // started with.
+public:
+  explicit SavedEnvironment(std::initializer_list<const char*> names) {
+    for (auto name : names) {
+      auto value = getenv(name);
+      saved.emplace_back(name, value ? std::optional<std::string>(value) : std::nullopt);
+    }
+  }
+  ~SavedEnvironment() {
+    for (auto& [name, value] : saved) {
+      if (value) {
+        setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        unsetenv(name.c_str());
+      }
+    }
+  }
+
+private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+};
+
 TEST(RootlessPathsTest, XdgDirectoriesAsRootlessContainerdUsesThem) {
+  SavedEnvironment restore({"HOME", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "XDG_CONFIG_HOME"});
   setenv("HOME", "/home/alice", 1);
   setenv("XDG_RUNTIME_DIR", "/run/user/1500", 1);
   unsetenv("XDG_DATA_HOME");
