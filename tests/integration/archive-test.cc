@@ -295,5 +295,80 @@ TEST_F(ArchiveTest, HostileArchivesAreRefusedWithNothingRecorded) {
   EXPECT_NE(check.out.find("complete (3/3)"), std::string::npos) << check.out;
 }
 
+TEST_F(ArchiveTest, ADockerSaveTarsLinksAndPlainLayersAndNamesThatLeaveTheArchive) {
+  // A `docker save` tar as Docker before 25 wrote them, built here: the config at the top, the
+  // plain layer under one directory and a symlink to it under another (Docker's way of sharing
+  // a layer), and two entries whose names would leave any directory they were written to.
+  ASSERT_EQ(ctr({"images", "pull", src}).status, 0) << daemon.log();
+  auto file = path("oci.tar");
+  ASSERT_EQ(ctr({"images", "export", file, src}).status, 0);
+  auto layout = path("layout");
+  ASSERT_EQ(run({"/bin/mkdir", layout}).status, 0);
+  ASSERT_EQ(run({"/bin/tar", "-xf", file, "-C", layout}).status, 0);
+  auto manifest = readFile(layout + "/blobs/sha256/" + sourceDigest.substr(7));
+  std::smatch config, layer;
+  ASSERT_TRUE(std::regex_search(
+      manifest, config, std::regex(R"("config":\s*\{[^}]*"digest":\s*"sha256:([0-9a-f]{64}))")));
+  ASSERT_TRUE(std::regex_search(
+      manifest, layer,
+      std::regex(R"("layers":\s*\[\s*\{[^}]*"digest":\s*"sha256:([0-9a-f]{64}))")));
+
+  auto docker = path("docker");
+  for (auto dir : {docker, docker + "/real", docker + "/shared"}) {
+    ASSERT_EQ(run({"/bin/mkdir", dir}).status, 0);
+  }
+  ASSERT_EQ(
+      run({"/bin/cp", layout + "/blobs/sha256/" + config[1].str(), docker + "/cfg.json"}).status,
+      0);
+  auto plain = run({"/bin/gzip", "-dc", layout + "/blobs/sha256/" + layer[1].str()});
+  ASSERT_EQ(plain.status, 0);
+  writeFile(docker + "/real/layer.tar", plain.out);
+  ASSERT_EQ(symlink("../real/layer.tar", (docker + "/shared/layer.tar").c_str()), 0);
+  writeFile(docker + "/manifest.json",
+            R"([{"Config":"cfg.json","RepoTags":["linked:1"],"Layers":["shared/layer.tar"]}])");
+  auto plainDigest = "sha256:" + sha256Hex(docker + "/real/layer.tar");
+  auto extra = path("extra");
+  ASSERT_EQ(run({"/bin/mkdir", extra}).status, 0);
+  writeFile(extra + "/escape", "outside\n");
+  auto escape = "/tmp/ctrd-archive-escape-" + std::to_string(getpid());
+  auto tar = path("docker.tar");
+  ASSERT_EQ(run({"/bin/tar", "-cf", tar, "-C", docker, "."}).status, 0);
+  for (auto name : {"../../../../../.." + escape, escape + "-absolute"}) {
+    ASSERT_EQ(run({"/bin/tar", "-rPf", tar, "-C", extra, "--transform", "s,^escape$," + name + ",",
+                   "escape"})
+                  .status,
+              0);
+  }
+  auto names = run({"/bin/tar", "-tPf", tar}).out;
+  ASSERT_NE(names.find("../../../../../.." + escape), std::string::npos) << names;
+  ASSERT_NE(names.find("\n" + escape + "-absolute"), std::string::npos) << names;
+
+  auto imported = ctr({"images", "import", tar}, "arch-docker");
+  ASSERT_EQ(imported.status, 0) << imported.err << daemon.log();
+  EXPECT_NE(imported.out.find("unpacking docker.io/library/linked:1"), std::string::npos)
+      << imported.out;
+  // Nothing was written where the names pointed; the plain layer stayed plain and ran.
+  EXPECT_NE(access(escape.c_str(), F_OK), 0);
+  EXPECT_NE(access((escape + "-absolute").c_str(), F_OK), 0);
+  auto info = ctr({"content", "ls", "-q"}, "arch-docker").out;
+  EXPECT_NE(info.find(plainDigest), std::string::npos) << info;
+  EXPECT_EQ(info.find("sha256:" + layer[1].str()), std::string::npos) << "not gzipped here";
+  auto ran =
+      ctr({"run", "--rm", "docker.io/library/linked:1", "l1", "/bin/busybox", "echo", "linked"},
+          "arch-docker");
+  EXPECT_EQ(ran.out, "linked\n") << ran.err << daemon.log();
+
+  // Links that go round in a circle name nothing.
+  ASSERT_EQ(run({"/bin/rm", docker + "/real/layer.tar"}).status, 0);
+  ASSERT_EQ(symlink("../shared/layer.tar", (docker + "/real/layer.tar").c_str()), 0);
+  auto loop = path("loop.tar");
+  ASSERT_EQ(run({"/bin/tar", "-cf", loop, "-C", docker, "."}).status, 0);
+  auto r = ctr({"images", "import", loop}, "hostile");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("layer \"shared/layer.tar\" not found in the archive"), std::string::npos)
+      << r.err;
+  expectNothingImported("hostile");
+}
+
 }  // namespace
 }  // namespace ctrd::test
