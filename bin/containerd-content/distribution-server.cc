@@ -85,33 +85,31 @@ void fillDocument(schema::ImageDocument::Builder out, kj::StringPtr mediaType,
   }
 }
 
-kj::Promise<void> reportProgress(kj::Timer& timer, const Ingest& ingest,
+kj::Promise<void> reportPosition(kj::Timer& timer, kj::Function<int64_t()>& position,
                                  schema::FetchProgress::Client progress, int64_t reported) {
-  // While the download runs: the ingest's offset, whenever it moved, every 100 ms. Stops when
-  // the fetch settles (the promise is dropped) or the listener goes away.
-  return timer.afterDelay(PROGRESS_EVERY).then([&timer, &ingest, progress, reported]() mutable {
-    int64_t offset = ingest.offset();
-    if (offset == reported) return reportProgress(timer, ingest, kj::mv(progress), reported);
+  // While a download or upload runs: how far it is (an ingest's offset, the bytes sent),
+  // whenever it moved, every 100 ms. Stops when the transfer settles (the promise is dropped)
+  // or the listener goes away.
+  return timer.afterDelay(PROGRESS_EVERY).then([&timer, &position, progress, reported]() mutable {
+    int64_t offset = position();
+    if (offset == reported) return reportPosition(timer, position, kj::mv(progress), reported);
     auto req = progress.updateRequest();
     req.setOffset(offset);
-    return req.send().then([&timer, &ingest, progress, offset](auto) mutable {
-      return reportProgress(timer, ingest, kj::mv(progress), offset);
+    return req.send().then([&timer, &position, progress, offset](auto) mutable {
+      return reportPosition(timer, position, kj::mv(progress), offset);
     });
   });
 }
 
-kj::Promise<void> reportSent(kj::Timer& timer, const std::atomic<int64_t>& sent,
-                             schema::FetchProgress::Client progress, int64_t reported) {
-  // While an upload runs: how many bytes went, whenever it moved, every 100 ms.
-  return timer.afterDelay(PROGRESS_EVERY).then([&timer, &sent, progress, reported]() mutable {
-    int64_t offset = sent.load(std::memory_order_relaxed);
-    if (offset == reported) return reportSent(timer, sent, kj::mv(progress), reported);
-    auto req = progress.updateRequest();
-    req.setOffset(offset);
-    return req.send().then([&timer, &sent, progress, offset](auto) mutable {
-      return reportSent(timer, sent, kj::mv(progress), offset);
-    });
-  });
+kj::Promise<void> reportWhileRunning(kj::Timer& timer, kj::Function<int64_t()> position,
+                                     schema::FetchProgress::Client progress) {
+  // A listener that went away stops only the reports.
+  auto owned = kj::heap(kj::mv(position));
+  auto& ref = *owned;
+  int64_t start = ref();
+  return reportPosition(timer, ref, kj::mv(progress), start)
+      .attach(kj::mv(owned))
+      .catch_([](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
 }
 
 }  // namespace
@@ -241,10 +239,8 @@ kj::Promise<void> RegistryServer::fetch(FetchContext context) {
   auto& ingestRef = *ingest;
   kj::Promise<void> reporting = kj::NEVER_DONE;
   if (params.hasProgress()) {
-    reporting = reportProgress(timer, ingestRef, params.getProgress(), ingestRef.offset())
-                    .catch_([](kj::Exception&&) -> kj::Promise<void> {
-                      return kj::NEVER_DONE;  // a listener gone stops only the reports
-                    });
+    reporting = reportWhileRunning(
+        timer, [&ingestRef]() { return ingestRef.offset(); }, params.getProgress());
   }
   auto download =
       onWorker<Ingest::Committed>([this, d = kj::mv(d), &ingestRef](std::atomic<bool>& cancelled) {
@@ -282,8 +278,9 @@ kj::Promise<void> RegistryServer::push(PushContext context) {
   auto& sentRef = *sent;
   kj::Promise<void> reporting = kj::NEVER_DONE;
   if (params.hasProgress()) {
-    reporting = reportSent(timer, sentRef, params.getProgress(), 0)
-                    .catch_([](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
+    reporting = reportWhileRunning(
+        timer, [&sentRef]() { return sentRef.load(std::memory_order_relaxed); },
+        params.getProgress());
   }
   auto tag = kj::str(params.getTag());
   auto mountFrom = kj::str(params.getMountFrom());
