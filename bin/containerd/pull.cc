@@ -14,21 +14,14 @@
 #include "image-recorder.h"
 #include "images-api.h"
 #include "leases-api.h"
+#include "progress-table.h"
 
 namespace ctrd {
 namespace {
 
 constexpr unsigned DEFAULT_DOWNLOADS = 3;
-constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
 
 using Status = schema::ProgressItem::Status;
-
-struct Item {
-  kj::String ref;
-  Status status;
-  int64_t offset;
-  int64_t total;
-};
 
 class PullJob;
 
@@ -53,12 +46,13 @@ public:
                       context.getParams().getOptions().getSnapshotter()),
         content(backends.service(ServiceKind::CONTENT).client<schema::ContentStore>()),
         distribution(content.distributionRequest().send().getDistribution()),
-        downloads(downloadSlots(context)) {
+        downloads(downloadSlots(context)),
+        items(backends.timer) {
     auto params = context.getParams();
     auto options = params.getOptions();
     reference = oci::parseReference(params.getRef());
     name = reference.toString();
-    if (params.hasProgress()) progress = params.getProgress();
+    if (params.hasProgress()) items.listen(params.getProgress());
     auto req = distribution.registryRequest();
     req.setReference(name);
     req.setConfig(options.getResolver());
@@ -77,8 +71,8 @@ public:
   kj::Promise<void> run(PullCallContext context) {
     startedAt = nowNanos();
     takeLease();
-    item(name, Status::RESOLVING, 0);
-    auto reporting = report().eagerlyEvaluate(nullptr);
+    items.row(name, Status::RESOLVING, 0);
+    items.start();
     // The snapshotter's traits are asked while the reference resolves.
     auto resolving = registry.resolveRequest().send().catch_(
         [this](kj::Exception&& e) -> capnp::Response<schema::Registry::ResolveResults> {
@@ -104,11 +98,7 @@ public:
           recordImage();
           return unpacked(name);
         })
-        .then([this, reporting = kj::mv(reporting)]() mutable {
-          // The last table goes now, not at the next tick: a pull ends when its work does.
-          { auto ticking = kj::mv(reporting); }
-          return send();
-        })
+        .then([this]() { return items.finish(); })
         .then([this, context]() mutable {
           fillResults(context);
           // The image holds what it needs from here on.
@@ -142,12 +132,11 @@ private:
   schema::ContentStore::Client content;
   schema::Distribution::Client distribution;
   schema::Registry::Client registry = nullptr;
-  kj::Maybe<schema::Progress::Client> progress;
   oci::Reference reference;
   kj::String name;
   Descriptor root;
   Semaphore downloads;
-  kj::Vector<Item> items;
+  ProgressTable items;
   int64_t startedAt = 0;
   kj::Maybe<kj::String> lease;
   bool ownLease = true;
@@ -168,17 +157,9 @@ private:
     backends.metadata.leases.hold(ns, lease, LeaseResource{kj::str("content"), kj::str(digest)});
   }
 
-  size_t item(kj::StringPtr ref, Status status, int64_t total) {
-    for (size_t i = 0; i < items.size(); i++) {
-      if (items[i].ref == ref) return i;
-    }
-    items.add(Item{kj::str(ref), status, 0, total});
-    return items.size() - 1;
-  }
-
   kj::Promise<void> fetch(const Descriptor& d, kj::StringPtr kind) {
     // Into this namespace's content store, unless it holds the blob already.
-    size_t at = item(kj::str(kind, "-", d.digest), Status::WAITING, d.size);
+    size_t at = items.row(kj::str(kind, "-", d.digest), Status::WAITING, d.size);
     label(d.digest, kj::str(oci::labels::DISTRIBUTION_SOURCE, reference.domain),
           kj::str(reference.path));
     if (backends.metadata.content.get(ns, d.digest) != nullptr) {
@@ -245,29 +226,6 @@ private:
 
   void recordImage() {
     backends.metadata.images.record(ns, name, root.mediaType, root.digest, root.size);
-  }
-
-  kj::Promise<void> report() {
-    // The progress table goes to the caller every 100 ms while the pull runs.
-    return backends.timer.afterDelay(PROGRESS_EVERY)
-        .then([this]() { return send(); })
-        .then([this]() { return report(); });
-  }
-
-  kj::Promise<void> send() {
-    KJ_IF_MAYBE(p, progress) {
-      auto req = p->updateRequest();
-      auto list = req.initItems(items.size());
-      for (size_t i = 0; i < items.size(); i++) {
-        list[i].setRef(items[i].ref);
-        list[i].setStatus(items[i].status);
-        list[i].setOffset(items[i].offset);
-        list[i].setTotal(items[i].total);
-      }
-      // A client that stopped listening does not stop the pull.
-      return req.send().ignoreResult().catch_([this](kj::Exception&&) { progress = nullptr; });
-    }
-    return kj::READY_NOW;
   }
 
   void fillResults(PullCallContext& context) {

@@ -10,13 +10,13 @@
 #include <oci/reference.h>
 
 #include "api.h"
-#include "image-walk.h"
+#include "image-recorder.h"
+#include "progress-table.h"
 
 namespace ctrd {
 namespace {
 
 constexpr unsigned DEFAULT_UPLOADS = 3;
-constexpr auto PROGRESS_EVERY = 100 * kj::MILLISECONDS;
 
 using Status = schema::ProgressItem::Status;
 using Outcome = schema::Registry::PushOutcome;
@@ -56,7 +56,8 @@ schema::Registry::Client openRegistry(Backends& backends, kj::StringPtr remote,
 struct Node {
   Descriptor descriptor;
   NodeRole role;
-  size_t item;  // its row in the progress table
+  size_t item;           // its row in the progress table
+  kj::String mountFrom;  // the repository of this registry it came from, or empty
 };
 
 class PushJob;
@@ -78,8 +79,9 @@ public:
         ns(kj::str(ns)),
         content(backends.service(ServiceKind::CONTENT).client<schema::ContentStore>()),
         distribution(content.distributionRequest().send().getDistribution()),
-        choice(platforms(context.getParams().getOptions()), wantsAll(context)),
-        uploads(slots(context)) {
+        choice(platformChoice(context.getParams().getOptions().getPlatforms(), wantsAll(context))),
+        uploads(slots(context)),
+        items(backends.timer) {
     auto params = context.getParams();
     remote = kj::str(params.getRemote());
     local = kj::str(params.getLocal().size() > 0 ? params.getLocal() : params.getRemote());
@@ -87,7 +89,7 @@ public:
     byDigest = !namesTagOrDigest(remote);
     onePlatform = !wantsAll(context);
     registry = openRegistry(backends, reference.toString(), params.getOptions());
-    if (params.hasProgress()) progress = params.getProgress();
+    if (params.hasProgress()) items.listen(params.getProgress());
   }
 
   kj::Promise<void> run(PushCallContext context) {
@@ -96,16 +98,13 @@ public:
     } else {
       throwError(ErrorKind::NOT_FOUND, kj::str("image \"", local, "\": not found"));
     }
-    auto reporting = report().eagerlyEvaluate(nullptr);
+    items.start();
     auto walk = kj::refcounted<ImageWalk>(distribution, choice, *this);
     auto& w = *walk;
     return w.walk(root.clone())
         .attach(kj::mv(walk))
         .then([this]() { return pushAll(); })
-        .then([this, reporting = kj::mv(reporting)]() mutable {
-          { auto ticking = kj::mv(reporting); }
-          return send();
-        })
+        .then([this]() { return items.finish(); })
         .then([this, context]() mutable {
           auto& top = pushedRoot();
           top.descriptor.fill(context.getResults().initDescriptor());
@@ -115,7 +114,8 @@ public:
   }
 
   kj::Promise<bool> reach(const Descriptor& d, NodeRole role) override {
-    if (backends.metadata.content.get(ns, d.digest) == nullptr) {
+    auto record = backends.metadata.content.get(ns, d.digest);
+    if (record == nullptr) {
       throwError(
           ErrorKind::NOT_FOUND,
           kj::str("content digest ", d.digest, ": not found (the ", roleName(role), " of \"", local,
@@ -125,9 +125,9 @@ public:
     for (auto& n : nodes) {
       if (n.descriptor.digest == d.digest) return true;  // a layer two manifests share
     }
-    size_t item = items.size();
-    items.add(Item{kj::str(roleName(role), "-", d.digest), Status::WAITING, 0, d.size});
-    nodes.add(Node{d.clone(), role, item});
+    size_t item = items.row(kj::str(roleName(role), "-", d.digest), Status::WAITING, d.size);
+    auto from = sourceRepository(KJ_ASSERT_NONNULL(record).labels, reference.domain);
+    nodes.add(Node{d.clone(), role, item, kj::mv(from)});
     return true;
   }
 
@@ -136,19 +136,11 @@ public:
   }
 
 private:
-  struct Item {
-    kj::String ref;
-    Status status;
-    int64_t offset;
-    int64_t total;
-  };
-
   Backends& backends;
   kj::String ns;
   schema::ContentStore::Client content;
   schema::Distribution::Client distribution;
   schema::Registry::Client registry = nullptr;
-  kj::Maybe<schema::Progress::Client> progress;
   PlatformChoice choice;
   Semaphore uploads;
   kj::String remote;
@@ -158,14 +150,9 @@ private:
   bool onePlatform = false;  // --platform: its manifest goes up, without the index above it
   Descriptor root;
   kj::Vector<Node> nodes;
-  kj::Vector<Item> items;
+  ProgressTable items;
   size_t uploaded = 0, existed = 0, mounted = 0;
 
-  static kj::Vector<oci::Platform> platforms(schema::PushOptions::Reader options) {
-    kj::Vector<oci::Platform> out;
-    for (auto p : options.getPlatforms()) out.add(oci::normalize(oci::parsePlatform(p)));
-    return out;
-  }
   static bool wantsAll(PushCallContext& context) {
     return context.getParams().getOptions().getPlatforms().size() == 0;
   }
@@ -240,9 +227,7 @@ private:
           req.setTag(*tag);
         }
       }
-      KJ_IF_MAYBE(record, backends.metadata.content.get(ns, n.descriptor.digest)) {
-        req.setMountFrom(sourceRepository(record->labels, reference.domain));
-      }
+      req.setMountFrom(n.mountFrom);
       req.setProgress(kj::heap<SentProgress>(kj::addRef(*this), n.item));
       return req.send().then([this, &n](auto response) {
         auto outcome = response.getOutcome();
@@ -253,27 +238,6 @@ private:
                                        : mounted)++;
       });
     });
-  }
-
-  kj::Promise<void> report() {
-    return backends.timer.afterDelay(PROGRESS_EVERY)
-        .then([this]() { return send(); })
-        .then([this]() { return report(); });
-  }
-
-  kj::Promise<void> send() {
-    KJ_IF_MAYBE(p, progress) {
-      auto req = p->updateRequest();
-      auto list = req.initItems(items.size());
-      for (size_t i = 0; i < items.size(); i++) {
-        list[i].setRef(items[i].ref);
-        list[i].setStatus(items[i].status);
-        list[i].setOffset(items[i].offset);
-        list[i].setTotal(items[i].total);
-      }
-      return req.send().ignoreResult().catch_([this](kj::Exception&&) { progress = nullptr; });
-    }
-    return kj::READY_NOW;
   }
 };
 
