@@ -8,12 +8,7 @@ set -euo pipefail
 RUNS=${1:-3}
 . "$(dirname "$0")/lib.sh"
 have_peer || { no_peer; exit 1; }
-start_registry
-push_big_and_busybox
-start_ours
-ours images pull "$registry/big:latest" >/dev/null
-start_peer
-theirs images pull --plain-http "$registry/big:latest" >/dev/null
+big_in_both_daemons
 ref=$registry/big:latest
 echo "registry $registry: big pulled into both daemons"
 
@@ -28,10 +23,10 @@ fi
 want=$(digest_of "$(ours images ls)" "$ref")
 theirs -n cross images import "$scratch/ours.tar" >/dev/null
 got=$(digest_of "$(theirs -n cross images ls)" "$ref")
-echo "cross-check: containerd imports our export: $got ($([ "$got" = "$want" ] && echo same digest || echo DIFFERENT)), $(theirs -n cross images check | awk -v r="$ref" '$1 == r {print $4, "unpacked:", $6}')"
+echo "cross-check: containerd imports our export: $got ($([ "$got" = "$want" ] && echo same digest || echo DIFFERENT)), $(theirs -n cross images check | awk -v r="$ref" '$1 == r {print $4, "unpacked:", $NF}')"
 ours -n cross images import "$scratch/theirs.tar" >/dev/null
 got=$(digest_of "$(ours -n cross images ls)" "$ref")
-echo "cross-check: we import containerd's export: $got ($([ "$got" = "$want" ] && echo same digest || echo DIFFERENT)), $(ours -n cross images check | awk -v r="$ref" '$1 == r {print $4, "unpacked:", $6}')"
+echo "cross-check: we import containerd's export: $got ($([ "$got" = "$want" ] && echo same digest || echo DIFFERENT)), $(ours -n cross images check | awk -v r="$ref" '$1 == r {print $4, "unpacked:", $NF}')"
 ours -n cross images rm --sync "$ref" >/dev/null
 theirs -n cross images rm --sync "$ref" >/dev/null
 

@@ -73,3 +73,14 @@ push_big_and_busybox() {
   "$top/scripts/push-image.py" image "$registry/busybox:latest" \
     --layer "$scratch/layers/busybox-layer.tar.gz" >/dev/null
 }
+
+# big_in_both_daemons: a registry with the peer's images (push_big_and_busybox), both daemons
+# started, and big pulled into each.
+big_in_both_daemons() {
+  start_registry
+  push_big_and_busybox
+  start_ours
+  ours images pull "$registry/big:latest" >/dev/null
+  start_peer
+  theirs images pull --plain-http "$registry/big:latest" >/dev/null
+}

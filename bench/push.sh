@@ -8,12 +8,7 @@ set -euo pipefail
 RUNS=${1:-3}
 . "$(dirname "$0")/lib.sh"
 have_peer || { no_peer; exit 1; }
-start_registry
-push_big_and_busybox
-start_ours
-ours images pull "$registry/big:latest" >/dev/null
-start_peer
-theirs images pull --plain-http "$registry/big:latest" >/dev/null
+big_in_both_daemons
 echo "source registry $registry: big pulled into both daemons"
 
 targets=()

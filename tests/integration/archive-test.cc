@@ -8,8 +8,7 @@
 #include <regex>
 #include <sstream>
 
-#include "harness.h"
-#include "registry.h"
+#include "registry-fixture.h"
 
 namespace ctrd::test {
 namespace {
@@ -23,33 +22,23 @@ std::string sha256Hex(const std::string& path) {
   return r.out.substr(0, 64);
 }
 
-class ArchiveTest : public ::testing::Test {
+class ArchiveTest : public RegistryFixture {
 protected:
-  void SetUp() override {
-    if (!Registry::available()) GTEST_SKIP() << "docker-registry is not installed";
-    ASSERT_TRUE(registry.up());
-    ASSERT_TRUE(daemon.start()) << daemon.log();
-    sourceDigest = registry.push({"busybox", "src:1"});
-    src = registry.address() + "/src:1";
-  }
   void TearDown() override {
     for (auto ns : {"arch-in", "arch-docker", "arch-skopeo"}) removeNamespaceCgroups(ns);
   }
 
-  Result ctr(const std::vector<std::string>& args, const std::string& ns = "default") {
-    std::vector<std::string> all = {"-n", ns};
-    all.insert(all.end(), args.begin(), args.end());
-    return daemon.ctr(all);
-  }
-
   std::string path(const std::string& name) const { return dir.path() + "/" + name; }
 
-  std::string digestOf(const std::string& ref, const std::string& ns) {
-    std::smatch m;
-    auto out = ctr({"images", "ls"}, ns).out;
-    std::regex row(std::regex_replace(ref, std::regex(R"([.:/])"), R"(\$&)") +
-                   R"(\s+\S+\s+(sha256:[0-9a-f]{64}))");
-    return std::regex_search(out, m, row) ? m[1].str() : "";
+  std::string exportedLayout(const std::string& name) {
+    // src pulled, exported to NAME.tar and unpacked into the directory NAME, returned.
+    EXPECT_EQ(ctr({"images", "pull", src}).status, 0) << daemon.log();
+    auto file = path(name + ".tar");
+    EXPECT_EQ(ctr({"images", "export", file, src}).status, 0) << daemon.log();
+    auto layout = path(name);
+    EXPECT_EQ(run({"/bin/mkdir", layout}).status, 0);
+    EXPECT_EQ(run({"/bin/tar", "-xf", file, "-C", layout}).status, 0);
+    return layout;
   }
 
   void expectNothingImported(const std::string& ns) {
@@ -60,10 +49,7 @@ protected:
     EXPECT_EQ(ctr({"content", "ls", "-q"}, ns).out, "");
   }
 
-  Registry registry;
-  Daemon daemon;
   TempDir dir;
-  std::string sourceDigest, src;
 };
 
 TEST_F(ArchiveTest, ExportIsAnOciLayoutThatImportsBackAndRuns) {
@@ -203,12 +189,8 @@ TEST_F(ArchiveTest, SkopeoReadsOurExportAndWeReadItsArchives) {
 }
 
 TEST_F(ArchiveTest, HostileArchivesAreRefusedWithNothingRecorded) {
-  ASSERT_EQ(ctr({"images", "pull", src}).status, 0) << daemon.log();
-  auto file = path("good.tar");
-  ASSERT_EQ(ctr({"images", "export", file, src}).status, 0);
-  auto layout = path("layout");
-  ASSERT_EQ(run({"/bin/mkdir", layout}).status, 0);
-  ASSERT_EQ(run({"/bin/tar", "-xf", file, "-C", layout}).status, 0);
+  auto file = path("layout.tar");
+  auto layout = exportedLayout("layout");
   auto pack = [&](const std::string& name) {
     auto out = path(name);
     EXPECT_EQ(run({"/bin/tar", "-cf", out, "-C", layout, "."}).status, 0);
@@ -299,12 +281,7 @@ TEST_F(ArchiveTest, ADockerSaveTarsLinksAndPlainLayersAndNamesThatLeaveTheArchiv
   // A `docker save` tar as Docker before 25 wrote them, built here: the config at the top, the
   // plain layer under one directory and a symlink to it under another (Docker's way of sharing
   // a layer), and two entries whose names would leave any directory they were written to.
-  ASSERT_EQ(ctr({"images", "pull", src}).status, 0) << daemon.log();
-  auto file = path("oci.tar");
-  ASSERT_EQ(ctr({"images", "export", file, src}).status, 0);
-  auto layout = path("layout");
-  ASSERT_EQ(run({"/bin/mkdir", layout}).status, 0);
-  ASSERT_EQ(run({"/bin/tar", "-xf", file, "-C", layout}).status, 0);
+  auto layout = exportedLayout("layout");
   auto manifest = readFile(layout + "/blobs/sha256/" + sourceDigest.substr(7));
   std::smatch config, layer;
   ASSERT_TRUE(std::regex_search(

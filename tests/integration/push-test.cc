@@ -8,8 +8,7 @@
 #include <sstream>
 #include <thread>
 
-#include "harness.h"
-#include "registry.h"
+#include "registry-fixture.h"
 
 namespace ctrd::test {
 namespace {
@@ -33,34 +32,7 @@ std::string accepted(const std::string& log) {
   return out;
 }
 
-class PushTest : public ::testing::Test {
-protected:
-  void SetUp() override {
-    if (!Registry::available()) GTEST_SKIP() << "docker-registry is not installed";
-    ASSERT_TRUE(registry.up());
-    ASSERT_TRUE(daemon.start()) << daemon.log();
-    sourceDigest = registry.push({"busybox", "src:1"});
-    src = registry.address() + "/src:1";
-  }
-
-  Result ctr(const std::vector<std::string>& args, const std::string& ns = "default") {
-    std::vector<std::string> all = {"-n", ns};
-    all.insert(all.end(), args.begin(), args.end());
-    return daemon.ctr(all);
-  }
-
-  std::string digestOf(const std::string& ref, const std::string& ns) {
-    std::smatch m;
-    auto out = ctr({"images", "ls"}, ns).out;
-    std::regex row(std::regex_replace(ref, std::regex(R"([.:/])"), R"(\$&)") +
-                   R"(\s+\S+\s+(sha256:[0-9a-f]{64}))");
-    return std::regex_search(out, m, row) ? m[1].str() : "";
-  }
-
-  Registry registry;
-  Daemon daemon;
-  std::string sourceDigest, src;
-};
+using PushTest = RegistryFixture;
 
 TEST_F(PushTest, WhatIsPushedPullsBackWithTheSameDigests) {
   ASSERT_EQ(ctr({"images", "pull", src}).status, 0) << daemon.log();
