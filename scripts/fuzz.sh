@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-documents fuzz-references fuzz-filters fuzz-hosts-toml fuzz-layer-apply fuzz-gzip-inflate)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-documents fuzz-references fuzz-filters fuzz-hosts-toml fuzz-layer-apply fuzz-gzip-inflate fuzz-archive-import)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCTRD_FUZZ=ON -DBUILD_TESTING=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer" \
