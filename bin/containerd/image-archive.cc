@@ -250,6 +250,14 @@ private:
     auto n = importedName(image.getName(), image.getRefName(), base, filter);
     bool named = false;
     if (n.size() > 0) {
+      // The archive's words: a name that would redraw whoever lists the images is refused.
+      validateImageName(n);
+      for (char c : n) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          throwError(ErrorKind::INVALID_ARGUMENT,
+                     kj::str("import: image name \"", n, "\" holds a control character"));
+        }
+      }
       names.add(Named{kj::mv(n), target.clone()});
       named = true;
     }

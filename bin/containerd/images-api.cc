@@ -17,8 +17,6 @@
 #include "snapshots-api.h"
 
 namespace ctrd {
-namespace {
-
 constexpr size_t MAX_NAME_LENGTH = 4096;
 
 void validateImageName(kj::StringPtr name) {
@@ -27,8 +25,6 @@ void validateImageName(kj::StringPtr name) {
     throwError(ErrorKind::INVALID_ARGUMENT, kj::str("image name \"", name, "\""));
   }
 }
-
-}  // namespace
 
 void fillImage(schema::Image::Builder out, const ImageRecord& r) {
   out.setName(r.name);

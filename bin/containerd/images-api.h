@@ -8,6 +8,8 @@
 namespace ctrd {
 
 void fillImage(schema::Image::Builder out, const ImageRecord& record);
+void validateImageName(kj::StringPtr name);
+// Not empty, at most 4 KiB, no NUL: `invalid argument` otherwise.
 
 class NamespaceImages final : public schema::Images::Server {
 public:

@@ -221,6 +221,17 @@ TEST_F(ArchiveTest, HostileArchivesAreRefusedWithNothingRecorded) {
   expectNothingImported("hostile");
   writeFile(indexPath, index);
 
+  // A name that would redraw a terminal listing the images.
+  auto named = index;
+  auto at = named.find(src);
+  ASSERT_NE(at, std::string::npos) << named;
+  writeFile(indexPath, named.replace(at, src.size(), "x\\u001b[2Jy:1"));
+  r = ctr({"images", "import", pack("control.tar")}, "hostile");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("holds a control character"), std::string::npos) << r.err;
+  expectNothingImported("hostile");
+  writeFile(indexPath, index);
+
   // An index naming a manifest the archive lacks.
   ASSERT_EQ(run({"/bin/rm", blob}).status, 0);
   r = ctr({"images", "import", pack("missing.tar")}, "hostile");
