@@ -28,6 +28,7 @@ constexpr kj::StringPtr LAYOUT_FILE = "oci-layout"_kj;
 constexpr kj::StringPtr INDEX_FILE = "index.json"_kj;
 constexpr kj::StringPtr DOCKER_MANIFEST_FILE = "manifest.json"_kj;
 constexpr size_t TAR_BLOCK = 512;
+constexpr size_t SMALL_FILE = 1 << 20;  // read whole and appended at once
 
 oci::Descriptor copyOf(const oci::Descriptor& d) {
   oci::Descriptor out{kj::str(d.mediaType), kj::str(d.digest), d.size, nullptr};
@@ -193,6 +194,7 @@ private:
     }
     if (type != AE_IFREG) return;  // directories, and what no image is made of
     int64_t size = archive_entry_size(e);
+    if (!archive_entry_size_is_set(e) || size < 0) badArchive(kj::str("\"", path, "\": no size"));
     if (path == LAYOUT_FILE) {
       layout = document(path, size);
     } else if (path == INDEX_FILE) {
@@ -234,7 +236,18 @@ private:
     auto ingest =
         store.openIngest(kj::str("import-", owner, "-", nonce, "-", entries), expected, size);
     try {
-      {
+      if (size <= int64_t(SMALL_FILE)) {
+        // A config, a manifest, Docker's VERSION files: one write, no hashing thread.
+        auto bytes = kj::heapArray<kj::byte>(size);
+        size_t have = 0;
+        while (have < bytes.size()) {
+          auto n = archive_read_data(a, bytes.begin() + have, bytes.size() - have);
+          if (n < 0) failed(kj::str("\"", path, "\""));
+          if (n == 0) break;
+          have += n;
+        }
+        ingest->append(bytes.slice(0, have));
+      } else {
         IngestAppender appender(*ingest);
         for (;;) {
           auto buf = appender.buffer();
