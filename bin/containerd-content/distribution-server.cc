@@ -30,6 +30,25 @@ void fillDescriptor(schema::Descriptor::Builder out, const oci::Descriptor& d) {
   }
 }
 
+kj::Array<kj::byte> readDocument(BlobStore& store, kj::StringPtr digest, kj::StringPtr what) {
+  auto fd = store.openBlob(digest);
+  struct stat st;
+  KJ_SYSCALL(fstat(fd, &st));
+  if (st.st_size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
+    throwError(ErrorKind::INVALID_ARGUMENT,
+               kj::str(digest, ": ", st.st_size, " bytes (at most 4 MiB for ", what, ")"));
+  }
+  auto bytes = kj::heapArray<kj::byte>(st.st_size);
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n;
+    KJ_SYSCALL(n = pread(fd, bytes.begin() + got, bytes.size() - got, got));
+    if (n == 0) break;
+    got += n;
+  }
+  return kj::heapArray(bytes.slice(0, got));
+}
+
 oci::Descriptor descriptorFrom(schema::Descriptor::Reader d) {
   oci::Descriptor out{kj::str(d.getMediaType()), kj::str(d.getDigest()), d.getSize(), nullptr};
   if (d.hasPlatform() && d.getPlatform().getOs().size() > 0) {
@@ -180,23 +199,9 @@ kj::Promise<void> DistributionServer::parse(ParseContext context) {
     throwError(ErrorKind::INVALID_ARGUMENT,
                kj::str(digest, ": \"", mediaType, "\" is not an index, manifest or config"));
   }
-  auto fd = store.openBlob(digest);
-  struct stat st;
-  KJ_SYSCALL(fstat(fd, &st));
-  if (st.st_size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
-    throwError(ErrorKind::INVALID_ARGUMENT,
-               kj::str(digest, ": ", st.st_size, " bytes (at most 4 MiB for ", mediaType, ")"));
-  }
-  auto bytes = kj::heapArray<kj::byte>(st.st_size);
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n;
-    KJ_SYSCALL(n = pread(fd, bytes.begin() + got, bytes.size() - got, got));
-    if (n == 0) break;
-    got += n;
-  }
+  auto bytes = readDocument(store, digest, mediaType);
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                fillDocument(context.getResults().initDocument(), mediaType, bytes.slice(0, got));
+                fillDocument(context.getResults().initDocument(), mediaType, bytes);
               })) {
     kj::throwFatalException(withContext(digest, *e));
   }

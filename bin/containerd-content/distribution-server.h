@@ -21,6 +21,8 @@ void fillPlatform(schema::Platform::Builder out, const oci::Platform& p);
 void fillDescriptor(schema::Descriptor::Builder out, const oci::Descriptor& d);
 oci::Descriptor descriptorFrom(schema::Descriptor::Reader d);
 // Between the schema's descriptors and the parser's, platform included.
+kj::Array<kj::byte> readDocument(BlobStore& store, kj::StringPtr digest, kj::StringPtr what);
+// A stored index, manifest or config (`what` names it in errors), at most 4 MiB.
 
 kj::String fetchIngestRef(kj::StringPtr owner, kj::StringPtr mediaType, kj::StringPtr digest);
 // The ingest a fetch for `owner` writes into: "<owner>/<kind>-<digest>", kind one of index,

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 
+#include "distribution-server.h"
 #include "ingest.h"
 
 namespace ctrd {
@@ -91,23 +92,6 @@ kj::StringPtr layerMediaType(BlobStore& store, kj::StringPtr digest) {
     return "application/vnd.oci.image.layer.v1.tar+zstd"_kj;
   }
   return "application/vnd.docker.image.rootfs.diff.tar"_kj;
-}
-
-kj::Array<kj::byte> readBlob(BlobStore& store, kj::StringPtr digest, int64_t size) {
-  if (size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
-    badArchive(kj::str(digest, ": a document of ", size, " bytes (at most 4 MiB)"));
-  }
-  auto fd = store.openBlob(digest);
-  auto bytes = kj::heapArray<kj::byte>(size);
-  size_t have = 0;
-  while (have < bytes.size()) {
-    ssize_t n = pread(fd, bytes.begin() + have, bytes.size() - have, have);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) KJ_FAIL_SYSCALL("pread", errno, digest);
-    if (n == 0) badArchive(kj::str(digest, ": shorter than ", size, " bytes"));
-    have += n;
-  }
-  return bytes;
 }
 
 class ArchiveReader {
@@ -210,18 +194,22 @@ private:
   kj::Array<kj::byte> document(kj::StringPtr path, int64_t size) {
     // The layout's own documents are read into memory: capped, as containerd's are since
     // CVE-2023-25153 (an unbounded read of them exhausted its memory).
-    if (size < 0 || size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
+    if (size > int64_t(oci::MAX_DOCUMENT_SIZE)) {
       badArchive(kj::str(path, ": ", size, " bytes (at most 4 MiB)"));
     }
+    return whole(path, size);
+  }
+
+  kj::Array<kj::byte> whole(kj::StringPtr path, int64_t size) {
+    // The entry's data, all `size` bytes of it (the caller bounds it).
     auto bytes = kj::heapArray<kj::byte>(size);
     size_t have = 0;
     while (have < bytes.size()) {
       auto n = archive_read_data(a, bytes.begin() + have, bytes.size() - have);
-      if (n < 0) failed(path);
-      if (n == 0) break;
+      if (n < 0) failed(kj::str("\"", path, "\""));
+      if (n == 0) badArchive(kj::str("\"", path, "\": truncated"));
       have += n;
     }
-    if (have != bytes.size()) badArchive(kj::str(path, ": truncated"));
     return bytes;
   }
 
@@ -238,15 +226,7 @@ private:
     try {
       if (size <= int64_t(SMALL_FILE)) {
         // A config, a manifest, Docker's VERSION files: one write, no hashing thread.
-        auto bytes = kj::heapArray<kj::byte>(size);
-        size_t have = 0;
-        while (have < bytes.size()) {
-          auto n = archive_read_data(a, bytes.begin() + have, bytes.size() - have);
-          if (n < 0) failed(kj::str("\"", path, "\""));
-          if (n == 0) break;
-          have += n;
-        }
-        ingest->append(bytes.slice(0, have));
+        ingest->append(whole(path, size));
       } else {
         IngestAppender appender(*ingest);
         for (;;) {
@@ -312,8 +292,7 @@ private:
     // A `docker save` image: its config and layers by path. The manifest Docker never wrote is
     // written here, its layers as they are.
     auto& c = file(image.config, "image config");
-    auto configBytes = readBlob(store, c.digest, c.size);
-    auto config = oci::parseConfig(configBytes);
+    auto config = oci::parseConfig(readDocument(store, c.digest, "an image config"));
     oci::Descriptor configDescriptor{kj::str(oci::mediatypes::DOCKER_CONFIG), kj::str(c.digest),
                                      c.size, nullptr};
     kj::Vector<oci::Descriptor> layers;
@@ -483,11 +462,7 @@ int64_t exportArchive(BlobStore& store, int fd, kj::ArrayPtr<const ArchiveImage>
     KJ_IF_MAYBE(found, dockerAt.find(image.dockerManifest)) {
       at = *found;
     } else {
-      size_t size = 0;
-      for (auto& b : blobs) {
-        if (b.digest == image.dockerManifest) size = b.size;
-      }
-      auto manifest = oci::parseManifest(readBlob(store, image.dockerManifest, size));
+      auto manifest = oci::parseManifest(readDocument(store, image.dockerManifest, "a manifest"));
       kj::Vector<kj::String> layers;
       for (auto& l : manifest.layers) layers.add(blobPath(l.digest));
       at = docker.size();
