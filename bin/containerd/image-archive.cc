@@ -223,19 +223,7 @@ private:
   }
 
   kj::Promise<void> record(kj::StringPtr digest, int64_t size, uint64_t since) {
-    auto d = kj::str(digest);
-    auto recorded = kj::str(digest);  // not in the call: its arguments have no order
-    return backends.deletions
-        .record(kj::mv(recorded), since,
-                [this, d = kj::mv(d), size]() {
-                  backends.metadata.write([&]() {
-                    backends.metadata.leases.hold(ns, lease,
-                                                  LeaseResource{kj::str("content"), kj::str(d)});
-                    if (backends.metadata.content.get(ns, d) == nullptr) {
-                      backends.metadata.content.add(ns, d, size);
-                    }
-                  });
-                })
+    return recordBlob(digest, size, since, lease)
         .catch_([digest = kj::str(digest)](kj::Exception&& e) -> kj::Promise<void> {
           if (errorKind(e) != ErrorKind::UNAVAILABLE) return kj::mv(e);
           return makeError(ErrorKind::UNAVAILABLE,

@@ -101,6 +101,21 @@ kj::Promise<void> ImageRecorder::unpacked(kj::StringPtr name) {
   });
 }
 
+kj::Promise<void> ImageRecorder::recordBlob(kj::StringPtr digest, int64_t size, uint64_t since,
+                                            const kj::Maybe<kj::String>& lease) {
+  auto recorded = kj::str(digest);  // not in the call below: its arguments have no order
+  return backends.deletions.record(
+      kj::mv(recorded), since, [this, &lease, digest = kj::str(digest), size]() {
+        backends.metadata.write([&]() {
+          backends.metadata.leases.hold(ns, lease,
+                                        LeaseResource{kj::str("content"), kj::str(digest)});
+          if (backends.metadata.content.get(ns, digest) == nullptr) {
+            backends.metadata.content.add(ns, digest, size);
+          }
+        });
+      });
+}
+
 kj::ArrayPtr<const kj::Own<UnpackResult>> ImageRecorder::unpackResults() const {
   KJ_IF_MAYBE(u, unpacker) {
     return (*u)->results();

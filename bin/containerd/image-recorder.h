@@ -47,6 +47,12 @@ protected:
   // Every unpack done; `not found` when unpacking was asked and no image matched.
   kj::ArrayPtr<const kj::Own<UnpackResult>> unpackResults() const;
 
+  kj::Promise<void> recordBlob(kj::StringPtr digest, int64_t size, uint64_t since,
+                               const kj::Maybe<kj::String>& lease);
+  // A blob containerd-content committed for this namespace: recorded, held in `lease`, in one
+  // meta.db write, through BlobDeletions (`unavailable` when a collection took the bytes
+  // meanwhile; `since` is BlobDeletions::issued() from before the commit was asked for).
+
 private:
   kj::Maybe<kj::Own<Unpacker>> unpacker;
   kj::Vector<kj::Promise<void>> unpacks;

@@ -202,15 +202,7 @@ private:
         .then([this, started, since, digest = kj::str(d.digest)](auto response) mutable {
           logDebug("fetched ", digest, " (", response.getSize(), " bytes) in ",
                    (nowNanos() - started) / 1000000, " ms");
-          int64_t size = response.getSize();
-          auto recorded = kj::str(digest);  // not in the call: its arguments have no order
-          return backends.deletions.record(kj::mv(recorded), since,
-                                           [this, digest = kj::mv(digest), size]() {
-                                             backends.metadata.write([&]() {
-                                               hold(digest);
-                                               backends.metadata.content.add(ns, digest, size);
-                                             });
-                                           });
+          return recordBlob(digest, response.getSize(), since, lease);
         })
         .catch_([this, d = d.clone(), at, again](kj::Exception&& e) -> kj::Promise<void> {
           // Garbage collection took the bytes another namespace had just let go of, while
